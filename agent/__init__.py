@@ -1,0 +1,1 @@
+"""Atelier's agent: turns plain-language requests into plans and runs them."""

@@ -1,0 +1,20 @@
+"""Where Atelier keeps its files: ATELIER_HOME for what it writes, the models folder it ships."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def atelier_home() -> Path:
+    """The one folder Atelier writes to on its own: $ATELIER_HOME, else ~/.atelier."""
+    home = Path(os.environ.get("ATELIER_HOME") or "~/.atelier").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def models_dir() -> Path:
+    """The shipped models: $ATELIER_MODELS, else models/ at the top of the source tree."""
+    override = os.environ.get("ATELIER_MODELS")
+    if override:
+        return Path(override).expanduser()
+    return Path(__file__).resolve().parents[1] / "models"

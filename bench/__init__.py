@@ -1,0 +1,1 @@
+"""Benchmarks: measure each capability on the shapes world."""

@@ -1,0 +1,1 @@
+"""Index: CLIP embeddings, a FAISS index and the metadata beside it."""

@@ -1,0 +1,1 @@
+"""Pipelines: one adapter per conditioning operation over diffusers."""

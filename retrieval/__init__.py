@@ -1,0 +1,1 @@
+"""Retrieval: find exemplar images for a text or image query."""

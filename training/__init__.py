@@ -1,0 +1,1 @@
+"""Scripts that train the embedded shapes-world models (run as `python -m training.NAME`)."""

@@ -1,0 +1,1 @@
+"""The shapes world: Atelier's embedded default domain (see WORLD.md)."""
