@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from training.data import image_tensor
 from world.detect import detect
@@ -45,3 +46,41 @@ def vae_round_trip_accuracy(vae, n: int = 200, batch: int = 50, seed: int = HELD
         recon = vae.decode(vae.encode(images).latent_dist.mode()).sample
         exact += sum(scenes_match(s, detect(r).scene) for s, r in zip(chunk, tensor_to_uint8(recon)))
     return exact / n
+
+
+@torch.no_grad()
+def clip_figures(model, preprocess, tokenizer, n_pairs: int = 1000, n_single: int = 300,
+                 seed: int = HELD_OUT_SEED) -> dict:
+    """Zero-shot colour (6-way) and shape (3-way) accuracy on single objects, with prompt
+    ensembling over the other attribute, and text -> image recall@5 among `n_pairs` pairs."""
+    from world.captions import caption
+    from world.scene import COLORS, SHAPES
+
+    def encode_texts(texts):
+        return F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+
+    def encode_images(scenes):
+        features = [model.encode_image(torch.stack([preprocess(render(s)) for s in scenes[i:i + 200]]))
+                    for i in range(0, len(scenes), 200)]
+        return F.normalize(torch.cat(features), dim=-1)
+
+    rng = np.random.default_rng(seed)
+    singles = [sample_scene(rng, n_objects=1) for _ in range(n_single)]
+    single_features = encode_images(singles)
+    figures = {}
+    for attribute, names, others in (("color", list(COLORS), SHAPES), ("shape", list(SHAPES), list(COLORS))):
+        classes = []
+        for name in names:
+            prompts = [f"a {name} {other}" if attribute == "color" else f"a {other} {name}" for other in others]
+            classes.append(F.normalize(encode_texts(prompts).mean(0), dim=-1))
+        predicted = (single_features @ torch.stack(classes).T).argmax(-1)
+        truth = torch.tensor([names.index(getattr(s.objects[0], attribute)) for s in singles])
+        figures[f"{attribute}_zero_shot"] = round((predicted == truth).float().mean().item(), 4)
+    pairs = [sample_scene(rng) for _ in range(n_pairs)]
+    image_features = encode_images(pairs)
+    text_features = torch.cat([encode_texts([caption(s) for s in pairs[i:i + 200]])
+                               for i in range(0, n_pairs, 200)])
+    ranks = (text_features @ image_features.T).argsort(dim=-1, descending=True)[:, :5]
+    hits = (ranks == torch.arange(n_pairs)[:, None]).any(-1)
+    figures["text_to_image_recall@5"] = round(hits.float().mean().item(), 4)
+    return figures
