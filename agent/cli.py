@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.commands import demo, world
+from agent.commands import chat, demo, index, ops, plan, run, script, world
 from agent.errors import AtelierError
 
 # Listed by hand so the command set is plain to read; each new group adds its register here.
-COMMAND_GROUPS = (world.register, demo.register)
+COMMAND_GROUPS = (world.register, demo.register, index.register, plan.register, ops.register,
+                  run.register, chat.register, script.register)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,14 +47,15 @@ class OpArgs(BaseModel):
 
 class GenerateArgs(OpArgs):
     prompt: Prompt = Field(description="what to draw")
-    sampler: Literal[SAMPLERS] = Field("dpm++2m", description="DPM-Solver++ 2M, DDIM, Euler or Euler ancestral")
+    sampler: Literal[SAMPLERS] = Field(
+        "dpm++2m", description="DPM-Solver++ 2M, DDIM, Euler or Euler ancestral")
     # None means the model's native size (128 for the shapes model, 512 for SD 1.x), so the
     # same plan runs on any base model.
     width: int | None = Field(None, ge=64, le=2048, multiple_of=8,
                               description="pixels; default: the model's native size")
     height: int | None = Field(None, ge=64, le=2048, multiple_of=8,
                                description="pixels; default: the model's native size")
-    num_images: int = Field(1, ge=1, le=8, description="images to make, one seed each in turn")
+    num_images: int = Field(1, ge=1, le=8, description="images to make in one batch")
 
 
 class EditArgs(OpArgs):
@@ -123,7 +124,8 @@ class ComposeArgs(OpArgs):
 class RestoreArgs(OpArgs):
     prompt: str = Field("", max_length=500, description="what the image shows, if known")
     strength: float = Field(0.5, ge=0.0, le=1.0, description="how much to re-draw")
-    upscale: int = Field(1, ge=1, le=8, description="enlarge a low-resolution image by this factor first")
+    upscale: int = Field(1, ge=1, le=8,
+                         description="enlarge a low-resolution image by this factor first")
     consistency: int = Field(4, ge=0, le=16,
                              description="data consistency: the result keeps the input's content "
                                          "coarser than this many latent pixels; 0 turns it off")
@@ -132,9 +134,9 @@ class RestoreArgs(OpArgs):
 class InvertEditArgs(OpArgs):
     source_prompt: Prompt = Field(description="what the current image shows")
     target_prompt: Prompt = Field(description="what it should show instead")
-    cross_attention_steps: float = Field(0.8, ge=0.0, le=1.0,
-                                         description="fraction of the steps that reuse the source's "
-                                                     "word-to-region attention (prompt-to-prompt)")
+    cross_attention_steps: float = Field(
+        0.8, ge=0.0, le=1.0, description="fraction of the steps that reuse the source's "
+                                         "word-to-region attention (prompt-to-prompt)")
     self_attention_steps: float = Field(0.4, ge=0.0, le=1.0,
                                         description="fraction of the steps that reuse the source's "
                                                     "self-attention, which holds its layout")
@@ -179,18 +181,22 @@ OPERATIONS: dict[str, OpSpec] = {spec.name: spec for spec in (
 def explain(error: ValidationError) -> str:
     """One line naming each bad argument and what it needs, e.g.
     "steps: input should be less than or equal to 200 (got 500)"."""
-    parts = []
+    return "; ".join(f"{name}: {message}" for name, message in problems(error))
+
+
+def problems(error: ValidationError) -> list[tuple[str, str]]:
+    """(argument, what is wrong and what it needs) for each error."""
+    found = []
     for item in error.errors():
         name = ".".join(str(p) for p in item["loc"]) or "arguments"
         if item["type"] == "missing":
-            parts.append(f"{name}: required; set it")
+            found.append((name, "required; set it"))
         elif item["type"] == "extra_forbidden":
-            parts.append(f"{name}: not an argument of this operation; remove it")
+            found.append((name, "not an argument of this operation; remove it"))
         else:
             message = item["msg"].removeprefix("Value error, ")
-            message = message[0].lower() + message[1:]
-            parts.append(f"{name}: {message} (got {item['input']!r})")
-    return "; ".join(parts)
+            found.append((name, f"{message[0].lower()}{message[1:]} (got {item['input']!r})"))
+    return found
 
 
 def describe_arguments(spec: OpSpec) -> list[dict]:

@@ -1,1 +1,6 @@
-"""Retrieval: find exemplar images for a text or image query."""
+"""Retrieval: exemplar search over an index, and the conditioning built from its hits.
+
+- `retriever.Retriever` / `retriever.Hit`: text, image or combined queries, tag filters, MMR.
+- `conditioning.Exemplars`: hits as ref_N reference images, and their captions quoted for a
+  planner.
+"""

@@ -84,3 +84,76 @@ def clip_figures(model, preprocess, tokenizer, n_pairs: int = 1000, n_single: in
     hits = (ranks == torch.arange(n_pairs)[:, None]).any(-1)
     figures["text_to_image_recall@5"] = round(hits.float().mean().item(), 4)
     return figures
+
+
+def single_object_prompts(n: int, seed: int = HELD_OUT_SEED + 1):
+    """Canonical one-object captions (shape, colour, size, place) with their constraints, on
+    the default white background."""
+    from world.check import constraints_for_scene
+    from world.captions import caption
+
+    rng = np.random.default_rng(seed)
+    scenes = [sample_scene(rng, n_objects=1, background="white") for _ in range(n)]
+    return [(caption(s), constraints_for_scene(s)) for s in scenes]
+
+
+def relation_prompts(n: int, seed: int = HELD_OUT_SEED + 2):
+    """Two-object prompts stating a relation ("a red circle left of a blue square")."""
+    from world.phrasings import sample_phrasing
+
+    rng = np.random.default_rng(seed)
+    prompts = []
+    while len(prompts) < n:
+        scene = sample_scene(rng, n_objects=2, background="white")
+        phrasing = sample_phrasing(scene, rng, families=["relation"], frames=["bare"])
+        prompts.append((phrasing.text, list(phrasing.constraints)))
+    return prompts
+
+
+@torch.no_grad()
+def prompt_accuracy(pipe, prompts, steps: int = 20, guidance: float = 5.0, batch: int = 10,
+                    seed: int = 0) -> float:
+    """Share of prompts whose image satisfies every constraint, read by the world's detector."""
+    from world.check import check
+
+    correct = 0
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start:start + batch]
+        generators = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
+        images = pipe([p for p, _ in chunk], num_inference_steps=steps, guidance_scale=guidance,
+                      generator=generators, height=128, width=128).images
+        correct += sum(not check(detect(image).scene, constraints)
+                       for image, (_, constraints) in zip(images, chunk))
+    return correct / len(prompts)
+
+
+@torch.no_grad()
+def edit_accuracy(pipe, n: int = 300, steps: int = 20, guidance: float = 5.0,
+                  image_guidance: float = 1.5, seed: int = HELD_OUT_SEED + 3, batch: int = 10) -> dict:
+    """Edit success per WORLD.md (the asked change made, everything else kept), per kind."""
+    from world.check import check, constraints_for_edit
+    from world.edits import EDIT_KINDS, sample_edit
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < n:
+        kind = EDIT_KINDS[len(cases) % len(EDIT_KINDS)]
+        scene = sample_scene(rng, n_objects=int(rng.integers(1, 4)))
+        try:
+            edit, after = sample_edit(scene, rng, kinds=[kind])
+        except ValueError:
+            continue
+        cases.append((scene, edit, after))
+    results: dict[str, list[bool]] = {}
+    for start in range(0, n, batch):
+        chunk = cases[start:start + batch]
+        generators = [torch.Generator().manual_seed(start + i) for i in range(len(chunk))]
+        images = pipe([e.instruction for _, e, _ in chunk], image=[render(s) for s, _, _ in chunk],
+                      num_inference_steps=steps, guidance_scale=guidance,
+                      image_guidance_scale=image_guidance, generator=generators).images
+        for image, (scene, edit, after) in zip(images, chunk):
+            ok = not check(detect(image).scene, constraints_for_edit(scene, edit, after))
+            results.setdefault(edit.kind, []).append(ok)
+    figures = {kind: round(sum(v) / len(v), 3) for kind, v in results.items()}
+    figures["all"] = round(sum(sum(v) for v in results.values()) / n, 3)
+    return figures

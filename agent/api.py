@@ -1,0 +1,209 @@
+"""The Python API.
+
+    from agent.api import Atelier
+
+    atelier = Atelier()                               # ATELIER_HOME, shipped models, rule planner
+    session = atelier.session("poster")
+    result = session.ask("a red circle left of a blue square")
+    result.image.path, result.plan.rationale, result.checks
+    session.ask("make the circle green"); session.undo(); session.history()
+
+`Atelier(home, llm, models)`:
+- `home`: the store folder (default: ATELIER_HOME, else ~/.atelier).
+- `llm`: None for the offline rule planner; "openai:MODEL", "ollama:MODEL", "hf:ID_OR_PATH";
+  or any LangChain chat model.
+- `models`: None for the shipped shapes-world models (ATELIER_MODELS, else models/); a folder
+  holding shapes-sd / shapes-ip2p / shapes-clip; a `pipelines.models.ModelConfig` for hub or
+  local models; or any step runner (an object with `run` and `model_ids`, see agent/runner.py).
+
+Nothing loads until the first turn runs: opening sessions, reading history, undo and redo
+need neither torch nor weights.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent.config import atelier_home, models_dir
+from agent.errors import UsageError
+from agent.session import Session
+from agent.store import Store
+
+SHIPPED_BASE = "shapes-sd"
+
+
+class Atelier:
+    def __init__(self, home: str | Path | None = None, llm: Any = None, models: Any = None, *,
+                 planner: Any = None, checker: Any = "auto", retriever: Any = "auto",
+                 limits: Any = None):
+        self.home = Path(home).expanduser() if home is not None else atelier_home()
+        self.store = Store(self.home)
+        self._llm = llm
+        self._models = models
+        self._planner = planner
+        self._checker = checker
+        self._retriever = retriever
+        self._limits = limits
+        self._runner = None
+        self._orchestrator = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Atelier(home={str(self.home)!r})"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Atelier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def session(self, name: str = "default", *, create: bool = True) -> Session:
+        """The session called `name`, started if it is new (unless `create` is False)."""
+        return Session(self, name, self.store.session_id(name, create=create))
+
+    def sessions(self) -> list[str]:
+        return self.store.session_names()
+
+    # --- parts, built on first use ------------------------------------------------------
+
+    def orchestrator(self):
+        with self._lock:
+            if self._orchestrator is None:
+                from agent.orchestrator import Orchestrator
+
+                self._orchestrator = Orchestrator(self.planner(), self.runner(), self.checker(),
+                                                  self.retriever(), self._limits)
+            return self._orchestrator
+
+    def planner(self):
+        if self._planner is None:
+            self._planner = make_planner(self._llm)
+        return self._planner
+
+    def runner(self):
+        if self._runner is None:
+            self._runner = make_runner(self._models)
+        return self._runner
+
+    def model_ids(self) -> dict[str, str]:
+        return dict(self.runner().model_ids())
+
+    def checker(self):
+        if isinstance(self._checker, str):
+            self._checker = make_checker(self._checker, self._models, self.runner)
+        return self._checker
+
+    def retriever(self):
+        if isinstance(self._retriever, str) and self._retriever == "auto":
+            self._retriever = default_retriever(self.home)
+        return self._retriever
+
+
+def make_planner(llm: Any):
+    """The rule planner for None; an LLMPlanner for a provider spec or a chat model."""
+    if llm is None:
+        from planners.rules import RulePlanner
+        return RulePlanner()
+    from planners.llm import LLMPlanner
+
+    if isinstance(llm, str):
+        from planners.providers import ProviderError, chat_model
+
+        try:
+            return LLMPlanner(chat_model(llm))
+        except ProviderError as error:
+            raise UsageError(str(error)) from None
+    from langchain_core.language_models import BaseChatModel
+
+    if isinstance(llm, BaseChatModel):
+        return LLMPlanner(llm)
+    if callable(getattr(llm, "plan", None)):
+        return llm  # a planner already
+    raise UsageError(f"llm must be None, a PROVIDER:MODEL string or a LangChain chat model, "
+                     f"got {type(llm).__name__}")
+
+
+def is_shipped(models: Any) -> bool:
+    """Do these models run the shapes world (so its detector can judge their images)?"""
+    if models is None or isinstance(models, (str, Path)):
+        return True
+    from pipelines.models import ModelConfig
+
+    if isinstance(models, ModelConfig):
+        return Path(models.base).name == SHIPPED_BASE
+    return getattr(models, "domain", None) == "shapes"
+
+
+def make_runner(models: Any):
+    from pipelines.models import ModelConfig
+
+    from agent.runner import PipelineRunner
+
+    if models is None:
+        return PipelineRunner.from_config(ModelConfig.shipped(models_dir()))
+    if isinstance(models, (str, Path)):
+        folder = Path(models).expanduser()
+        if not folder.is_dir():
+            raise UsageError(f"models folder {folder} does not exist; give the folder that holds "
+                             "shapes-sd, shapes-ip2p and shapes-clip")
+        return PipelineRunner.from_config(ModelConfig.shipped(folder))
+    if isinstance(models, ModelConfig):
+        return PipelineRunner.from_config(models)
+    if callable(getattr(models, "run", None)) and callable(getattr(models, "model_ids", None)):
+        return models
+    raise UsageError(f"models must be None, a models folder, a ModelConfig or a step runner, got "
+                     f"{type(models).__name__}")
+
+
+def make_checker(kind: str, models: Any, runner):
+    from agent.checks import ClipChecker, NoChecker, WorldChecker
+
+    if kind == "auto":
+        if is_shipped(models):
+            return WorldChecker()
+        kind = "clip" if getattr(getattr(models, "config", models), "clip", None) else "none"
+    if kind == "world":
+        return WorldChecker()
+    if kind == "clip":
+        return ClipChecker(lambda: runner().models.clip())
+    if kind == "none":
+        return NoChecker()
+    raise UsageError(f"checker {kind!r} is not one of auto, world, clip, none")
+
+
+def default_retriever(home: Path):
+    """The retriever over ATELIER_HOME's default index, or None when there is no index (a
+    step that asks for exemplars then tells its planner so)."""
+    from index.store import IndexStore, index_root
+
+    root = index_root(home)
+    if not IndexStore.exists(root):
+        return None
+    return _LazyRetriever(root)
+
+
+class _LazyRetriever:
+    """Loads the index and its embedder on the first search, not when a session opens."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._retriever = None
+
+    def search(self, text: str, *, k: int):
+        if self._retriever is None:
+            from index.embedder import Embedder
+            from index.store import IndexStore
+            from retrieval.retriever import Retriever
+
+            from agent.image_files import open_rgb
+
+            embedder = Embedder.shipped(models_dir(), open_image=open_rgb)
+            self._retriever = Retriever(IndexStore.load(self.root, embedder.name, embedder.dim),
+                                        embedder)
+        return self._retriever.search(text, k=k)

@@ -1,0 +1,106 @@
+"""`atelier plan "request"`: print the plan for a request without running it."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agent.errors import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plan", help="print the plan for a request without running it",
+        description="Plan a request and print the plan (its reasoning and steps). Without "
+                    "--llm the offline rule planner plans.")
+    parser.add_argument("request", help="what to draw or change, in plain words")
+    parser.add_argument("--llm", metavar="SPEC", default=None,
+                        help="plan with an LLM: openai:MODEL, ollama:MODEL or hf:ID_OR_PATH")
+    parser.add_argument("--cassette", type=Path, default=None, metavar="FILE",
+                        help="with --llm: record replies to FILE, or replay them from it")
+    parser.add_argument("--session", metavar="S", default=None,
+                        help="plan in the context of a saved session (not available yet)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--scene", metavar="JSON", default=None,
+                        help="the current image as a scene, e.g. from `atelier world detect`")
+    source.add_argument("--image", type=Path, metavar="PATH", default=None,
+                        help="the current image; its scene is read with the detector")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.set_defaults(func=plan_command)
+
+
+def build_context(args: argparse.Namespace):
+    from planners.context import PlanningContext
+
+    if args.session:
+        raise UsageError("--session needs the session store, which is not available yet; "
+                         "give the current image with --image or --scene instead")
+    if args.scene:
+        from world.scene import Scene
+
+        try:
+            scene = Scene.from_json(args.scene)
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"--scene: {error}") from None
+        return PlanningContext.from_scene(scene)
+    if args.image:
+        import io
+
+        from agent.image_files import open_rgb
+        from world.detect import detect
+
+        image = open_rgb(args.image)
+        try:
+            scene = detect(image).scene
+        except ValueError as error:
+            raise UsageError(f"{args.image}: {error}") from None
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return PlanningContext.from_scene(scene).model_copy(update={"current_png": buffer.getvalue()})
+    return PlanningContext()
+
+
+def build_planner(args: argparse.Namespace):
+    if not args.llm:
+        if args.cassette:
+            raise UsageError("--cassette records an LLM's replies; use it with --llm")
+        from planners.rules import RulePlanner
+
+        return RulePlanner()
+    from planners.cassette import CassetteChatModel
+    from planners.llm import LLMPlanner
+    from planners.providers import ProviderError, chat_model
+
+    try:
+        model = chat_model(args.llm)
+    except ProviderError as error:
+        # A recorded session replays without the provider: no package, key or server needed.
+        if not (args.cassette and args.cassette.is_file()):
+            raise UsageError(str(error)) from None
+        return LLMPlanner(CassetteChatModel.replay(args.cassette))
+    if args.cassette:
+        model = CassetteChatModel.wrap(model, args.cassette)
+    return LLMPlanner(model)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    from agent.errors import AtelierError
+    from planners.cassette import CassetteMiss
+    from planners.plan import NotUnderstood, PlanError
+
+    if not args.request.strip():
+        raise UsageError("the request is empty; say what to draw or change")
+    context = build_context(args)
+    planner = build_planner(args)
+    try:
+        result = planner.plan(args.request, context)
+    except PlanError as error:
+        raise AtelierError(f"the planner gave no usable plan: {error}") from None
+    except CassetteMiss as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        kind = "not_understood" if isinstance(result, NotUnderstood) else "plan"
+        print(json.dumps({"result": kind, **result.model_dump(mode="json")}, indent=2))
+    else:
+        print(result.describe())
+    return 0 if not isinstance(result, NotUnderstood) else 3

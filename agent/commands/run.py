@@ -1,0 +1,82 @@
+"""`atelier run "request"`: one turn, printed as it runs."""
+from __future__ import annotations
+
+import argparse
+import secrets
+import time
+from pathlib import Path
+
+from agent.errors import AtelierError
+
+MAX_SEED = 2**32 - 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="plan and run one request, printing the reasoning, the steps and the image",
+        description="Run one turn: plan the request, run each step, check and correct it, and "
+                    "save the image in the session store (ATELIER_HOME).")
+    parser.add_argument("request", help="what to draw or change, in plain words")
+    parser.add_argument("--session", metavar="NAME", default=None,
+                        help="continue this session (started if new); default: a new session")
+    parser.add_argument("--seed", type=seed_value, default=None,
+                        help=f"0..{MAX_SEED}; same seed, same image (default: random, printed)")
+    parser.add_argument("--image", type=Path, default=None, metavar="PATH",
+                        help="an input image to work on (PNG or JPEG)")
+    add_llm_option(parser)
+    parser.set_defaults(func=run_command)
+
+
+def add_llm_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm", metavar="SPEC", default=None,
+                        help="plan with an LLM: openai:MODEL, ollama:MODEL or hf:ID_OR_PATH "
+                             "(default: the offline rule planner)")
+
+
+def seed_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..{MAX_SEED}")
+    return value
+
+
+def new_session_name() -> str:
+    return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def print_turn(run, out=print) -> None:
+    """Print a turn's events as they arrive; raises AtelierError when the turn fails."""
+    from agent.display import event_lines, failure_line, verdict_line
+    from agent.events import TurnDone, TurnFailed
+
+    for event in run:
+        for line in event_lines(event, paths=False):
+            out(line)
+        if isinstance(event, TurnDone):
+            line = verdict_line(event)
+            if line:
+                out(line)
+        elif isinstance(event, TurnFailed):
+            raise AtelierError(failure_line(event))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from agent.api import Atelier
+
+    atelier = Atelier(llm=args.llm)
+    atelier.planner()  # a bad --llm fails here, before a session is started
+    name = args.session or new_session_name()
+    session = atelier.session(name)
+    print(f"session {name}" + ("" if args.session else f" (continue it with --session {name})"))
+    run = session.stream(args.request, seed=args.seed, image=args.image)
+    print(f"seed {run.seed}")
+    print_turn(run)
+    result = run.result
+    if result.image is None:
+        print("no image yet")
+    else:
+        print(f"image {result.image.id}: {result.image.path}")
+    return 0

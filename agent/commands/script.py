@@ -1,0 +1,61 @@
+"""`atelier script FILE --out DIR [--resume]`: run a JSON Lines file of turns."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent.commands.run import add_llm_option
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "script", help="run a JSON Lines file of turns into a folder, with a manifest",
+        description="Run scripted turns. FILE has one JSON object per line: "
+                    '{"session": str, "request": str, "seed": int (optional), '
+                    '"image": path (optional input image, relative to FILE\'s folder)}. '
+                    "Lines of one session run in file order; sessions are independent. DIR "
+                    "gets the run's own store and manifest.jsonl (one object per turn, in file "
+                    "order). Exit code 1 when any turn failed.")
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="a new or empty folder (or, with --resume, the one to continue)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a run that stopped: every line without a recorded turn "
+                             "runs, none twice")
+    add_llm_option(parser)
+    parser.set_defaults(func=script_command)
+
+
+def script_command(args: argparse.Namespace) -> int:
+    from agent.script import MANIFEST, ScriptRun, parse_script
+
+    # Every line is checked before any work starts: a typo on line 900 should not wait for
+    # 899 turns to surface.
+    lines = parse_script(args.file)
+    ScriptRun.check_folder(args.out, args.resume)
+
+    from agent.api import Atelier, default_retriever
+    from agent.config import atelier_home
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    # The run's store is DIR; exemplars still come from the user's index.
+    atelier = Atelier(home=args.out, llm=args.llm, retriever=default_retriever(atelier_home()))
+    atelier.planner()  # a bad --llm is a usage error before any turn, not a failure per turn
+    run = ScriptRun(atelier, lines, args.out)
+
+    def report(entry: dict) -> None:
+        status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
+        if entry["ok"] and entry["checks_passed"] is False:
+            status = "ok (checks still fail)"
+        print(f"line {entry['line']} [{entry['session']} #{entry['turn']}] {status}"
+              + (f" -> {entry['image']}" if entry["image"] else ""), flush=True)
+
+    entries = run.run(on_turn=report)
+    failed = sum(1 for e in entries if not e["ok"])
+    print(f"{len(entries)} turn(s), {failed} failed; manifest: {args.out / MANIFEST}")
+    if failed:
+        print(f"atelier: {failed} turn(s) failed; see 'error' in {args.out / MANIFEST}",
+              file=sys.stderr)
+        return 1
+    return 0

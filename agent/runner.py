@@ -1,0 +1,58 @@
+"""Running one operation: the seam between the orchestrator and the models.
+
+The orchestrator asks a `StepRunner` to run one operation with typed arguments, the input
+images and a seed, and gets a `pipelines.base.StepResult` back. `PipelineRunner` is the real
+one, over the pipelines' adapters sharing one `ModelSet`. Anything else with the same two
+methods (a runner that batches requests across sessions, a remote worker) plugs in here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pipelines.base import StepInputs, StepResult
+    from pipelines.models import ModelConfig, ModelSet
+    from pipelines.spec import OpArgs
+
+
+class StepRunner(Protocol):
+    def run(self, op: str, args: "OpArgs", inputs: "StepInputs", seed: int) -> "StepResult":
+        """Run `op`; every bit of randomness comes from `seed`."""
+
+    def model_ids(self) -> dict[str, str]:
+        """The models by role ({"base": "shapes-sd", ...}), as saved images record them."""
+
+
+def model_id(reference: str) -> str:
+    """A model as images name it: a local folder by its name, a hub id as it is."""
+    path = Path(reference).expanduser()
+    return path.name if path.is_dir() else reference
+
+
+class PipelineRunner:
+    """Runs operations on the pipelines' adapters, all built on one ModelSet."""
+
+    def __init__(self, models: "ModelSet"):
+        self.models = models
+        self._adapters: dict = {}
+
+    @classmethod
+    def from_config(cls, config: "ModelConfig") -> "PipelineRunner":
+        from pipelines.models import ModelSet
+
+        return cls(ModelSet(config))
+
+    def run(self, op: str, args: "OpArgs", inputs: "StepInputs", seed: int) -> "StepResult":
+        from pipelines.registry import build_adapter
+
+        adapter = self._adapters.get(op)
+        if adapter is None:
+            adapter = self._adapters[op] = build_adapter(op, self.models)
+        return adapter.run(args.model_copy(update={"seed": seed}), inputs)
+
+    def model_ids(self) -> dict[str, str]:
+        config = self.models.config
+        roles = {"base": config.base, "edit": config.edit, "clip": config.clip,
+                 "ip_adapter": config.ip_adapter, "controlnet": config.controlnet}
+        return {role: model_id(ref) for role, ref in roles.items() if ref}

@@ -1,0 +1,97 @@
+"""Planner accuracy on tests/data/planner_cases.jsonl, per split and per case source.
+
+    python -m bench.planner                      # the RulePlanner
+    python -m bench.planner --failures 20        # and the first 20 failures with reasons
+    python -m bench.planner --choices move=edit  # re-measure another operation choice
+    python -m bench.planner --llm ollama:qwen2.5 # an LLM planner (needs the llm extra)
+    python -m bench.planner --llm ... --cassette run.json   # record once, replay after
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "planner_cases.jsonl"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.planner", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=Path, default=CASES)
+    parser.add_argument("--split", choices=("main", "heldout"), default=None)
+    parser.add_argument("--llm", default=None, help="an LLM planner: openai:M, ollama:M, hf:ID")
+    parser.add_argument("--cassette", type=Path, default=None,
+                        help="record LLM replies here, or replay them when the file exists")
+    parser.add_argument("--choices", nargs="*", default=[], metavar="KIND=OP",
+                        help="override RulePlanner operation choices, e.g. move=edit")
+    parser.add_argument("--failures", type=int, default=0, metavar="N",
+                        help="print the first N failures")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    from planners.evaluate import evaluate, load_cases
+
+    cases = load_cases(args.cases)
+    if args.split:
+        cases = [c for c in cases if c.split == args.split]
+    planner = build_planner(args)
+    figures = {"planner": getattr(planner, "name", type(planner).__name__), "splits": {}}
+    shown = 0
+    for split in ("main", "heldout"):
+        subset = [c for c in cases if c.split == split]
+        if not subset:
+            continue
+        start = time.perf_counter()
+        report = evaluate(planner, subset)
+        elapsed = time.perf_counter() - start
+        by_source = Counter(c.source.split(":")[0] for c in subset)
+        failed_by_source = Counter(c.source.split(":")[0] for c, _ in report.failures)
+        figures["splits"][split] = {
+            "cases": report.total, "passed": report.passed, "rate": round(report.rate, 4),
+            "ms_per_case": round(1000 * elapsed / report.total, 2),
+            "by_source": {s: f"{n - failed_by_source[s]}/{n}" for s, n in sorted(by_source.items())},
+        }
+        if not args.json:
+            print(f"{split:8s} {report.passed}/{report.total} = {100 * report.rate:.1f}%  "
+                  f"({1000 * elapsed / report.total:.1f} ms/case)  "
+                  + "  ".join(f"{s} {v}" for s, v in figures["splits"][split]["by_source"].items()))
+        for case, problems in report.failures:
+            if shown >= args.failures:
+                break
+            shown += 1
+            print(f"  FAIL {case.id} [{case.source}] {case.request!r}")
+            for problem in problems:
+                print(f"       - {problem}")
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return 0
+
+
+def build_planner(args):
+    if args.llm:
+        from planners.llm import LLMPlanner
+        from planners.providers import chat_model
+
+        from planners.cassette import CassetteChatModel
+        from planners.providers import ProviderError
+
+        try:
+            model = chat_model(args.llm)
+        except ProviderError:
+            if not (args.cassette and args.cassette.is_file()):
+                raise
+            return LLMPlanner(CassetteChatModel.replay(args.cassette))  # offline replay
+        if args.cassette:
+            model = CassetteChatModel.wrap(model, args.cassette)
+        return LLMPlanner(model)
+    from planners.rules import RulePlanner
+
+    choices = dict(item.split("=", 1) for item in args.choices)
+    return RulePlanner(choices)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

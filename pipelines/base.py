@@ -1,0 +1,149 @@
+"""The adapter contract every operation follows.
+
+    result = Adapter(models).run(args, StepInputs(image=..., references={...}))
+
+`run` validates the arguments against the operation's spec, checks that the inputs it needs
+are there, builds the one `torch.Generator` all randomness comes from (picking and recording
+a seed when none is given), and times the call; the operation's own `apply` does the rest:
+check inputs, prepare, run, return.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+from pydantic import ValidationError
+
+from pipelines.errors import InputError
+from pipelines.models import ModelSet
+from pipelines.spec import OpArgs, OpSpec, problems
+
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class StepInputs:
+    """The images a step works on. `image` is the current image; `mask` is a mask image that a
+    `target` id names, already looked up; `references` maps the image ids the arguments name
+    (references, masks) to images."""
+
+    image: Image.Image | None = None
+    mask: Image.Image | None = None
+    references: Mapping[str, Image.Image] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    images: list[Image.Image]
+    seed: int
+    params_used: dict[str, Any]
+    timings: dict[str, float]
+    check: Any = None  # filled in by whoever judges the result
+
+
+class Timings(dict):
+    """Seconds per named phase of one call."""
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = round(self.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+class Adapter:
+    """One conditioning operation over diffusers. Subclasses set `spec`, load what they need in
+    `ready` and do the work in `apply`."""
+
+    spec: ClassVar[OpSpec]
+
+    def __init__(self, models: ModelSet):
+        self.models = models
+
+    def ready(self) -> None:
+        """Load every model and pipeline this operation uses (the first call pays for it)."""
+        self.models.base()
+
+    def apply(self, args: OpArgs, inputs: StepInputs, generator: torch.Generator,
+              timings: Timings) -> tuple[list[Image.Image], dict[str, Any]]:
+        """The operation itself: returns the images and the parameters it chose on its own."""
+        raise NotImplementedError
+
+    def run(self, args: OpArgs | Mapping[str, Any], inputs: StepInputs | None = None, *,
+            generator: torch.Generator | None = None) -> StepResult:
+        """Run the operation. The seed is `args.seed`, else a given generator's initial seed,
+        else a new one; the result records it either way."""
+        args = self.validate(args)
+        inputs = inputs or StepInputs()
+        for need in sorted(self.spec.needs):
+            if need == "image" and inputs.image is None:
+                raise InputError("image", f"{self.spec.name} works on the current image; "
+                                          "supply one")
+            if need == "reference" and not inputs.references:
+                raise InputError("reference", f"{self.spec.name} needs a reference image; "
+                                              "supply one")
+        # The seed is always recorded, so any result can be made again.
+        if args.seed is not None:
+            seed = args.seed
+        elif generator is not None:
+            seed = generator.initial_seed()
+        else:
+            seed = secrets.randbelow(MAX_SEED + 1)
+        # On the CPU, so a seed gives the same noise on every device.
+        generator = torch.Generator("cpu").manual_seed(seed)
+
+        timings = Timings()
+        loaded_before = self.models.load_seconds
+        with timings.phase("total"):
+            self.ready()
+            with torch.no_grad():
+                images, chosen = self.apply(args, inputs, generator, timings)
+        timings["load"] = round(self.models.load_seconds - loaded_before, 4)
+        params = {**args.model_dump(), "seed": seed, **chosen}
+        return StepResult(images=images, seed=seed, params_used=params, timings=dict(timings))
+
+    def validate(self, args: OpArgs | Mapping[str, Any]) -> OpArgs:
+        schema = self.spec.args_schema
+        if isinstance(args, OpArgs) and not isinstance(args, schema):
+            raise InputError("args", f"{type(args).__name__} given; {self.spec.name} takes "
+                                     f"{schema.__name__}")
+        try:
+            return schema.model_validate(args if isinstance(args, Mapping) else args.model_dump())
+        except ValidationError as error:
+            (argument, message), *others = problems(error)
+            message = "; ".join([message] + [f"{name}: {text}" for name, text in others])
+            raise InputError(argument, message) from None
+
+
+def check_image(image: Image.Image, argument: str, multiple: int) -> Image.Image:
+    """An RGB image whose sides the model's latent grid divides; no silent resizing."""
+    if not isinstance(image, Image.Image):
+        raise InputError(argument, f"expected a PIL image, got {type(image).__name__}")
+    width, height = image.size
+    if width % multiple or height % multiple:
+        raise InputError(argument, f"image is {width}x{height}; this model needs sides that are "
+                                   f"multiples of {multiple}: crop or resize it first")
+    return image.convert("RGB")
+
+
+def check_same_size(image: Image.Image, other: Image.Image, argument: str) -> None:
+    if other.size != image.size:
+        raise InputError(argument, f"is {other.size[0]}x{other.size[1]} but the current image is "
+                                   f"{image.size[0]}x{image.size[1]}; give one of the same size")
+
+
+def reference_image(inputs: StepInputs, image_id: str, argument: str = "reference") -> Image.Image:
+    try:
+        return inputs.references[image_id]
+    except KeyError:
+        known = ", ".join(inputs.references) or "none"
+        raise InputError(argument, f"image {image_id} was not supplied with the step "
+                                   f"(supplied: {known}); supply it or name another") from None
