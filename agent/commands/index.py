@@ -7,6 +7,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from agent.commands.arguments import positive_int
 from agent.errors import AtelierError, UsageError
 
 
@@ -87,16 +88,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rebuild.add_argument("--reembed", action="store_true",
                          help="embed every image file again with --model")
     rebuild.set_defaults(func=rebuild_command)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
 
 
 def item_id(text: str) -> int:

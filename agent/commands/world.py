@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from agent.commands.arguments import positive_int
 from agent.errors import UsageError
 
 
@@ -26,16 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     detect.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     detect.set_defaults(func=detect_command)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
 
 
 def sample_command(args: argparse.Namespace) -> int:
