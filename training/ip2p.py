@@ -21,8 +21,9 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from training.data import Checkpointer, image_tensor
-from training.sd import (SCHEDULER_CONFIG, diffusion_loss, encode_prompts, lr_scale,
-                         sample_training_scene, signal_to_noise, update_ema)
+from training.sd import (SCHEDULER_CONFIG, apply_update, diffusion_loss, encode_prompts,
+                         restore_training_state, sample_training_scene, signal_to_noise,
+                         training_state)
 from world.edits import sample_edit
 from world.render import render
 
@@ -104,11 +105,7 @@ def main(argv=None) -> None:
     step = 0
     state = checkpoints.load()
     if state:
-        unet.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, rng.bit_generator.state = state["step"], state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        step = restore_training_state(state, unet, ema, optimizer, rng)
     log = open(out / "log.jsonl", "a")
     start = time.time()
     while step < args.steps:
@@ -121,22 +118,14 @@ def main(argv=None) -> None:
         image_latents[roll[:, 1] < args.drop] = 0.0
         loss = diffusion_loss(unet, noise_scheduler, snr, data["after"][index], context,
                               args.min_snr_gamma, image_latents=image_latents)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * lr_scale(step, args.warmup, args.steps)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        update_ema(ema, unet, step, args.ema)
+        apply_update(unet, ema, optimizer, loss, step, args)
         step += 1
         if step % 50 == 0:
             log.write(json.dumps({"step": step, "loss": round(loss.item(), 5),
                                   "seconds": round(time.time() - start, 1)}) + "\n")
             log.flush()
         if step % 250 == 0 or step == args.steps:
-            checkpoints.save({"model": unet.state_dict(), "ema": ema.state_dict(),
-                              "optimizer": optimizer.state_dict(), "step": step,
-                              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
+            checkpoints.save(training_state(unet, ema, optimizer, step, rng))
         if step % 1000 == 0 or step == args.steps:
             assemble_pipeline(out / "export", sd, ema)
 

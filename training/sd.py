@@ -123,6 +123,32 @@ def lr_scale(step: int, warmup: int, total: int) -> float:
     return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / total)))
 
 
+def apply_update(unet, ema, optimizer, loss, step: int, args) -> None:
+    """One optimiser step at the scheduled rate, with clipping and the EMA update."""
+    for group in optimizer.param_groups:
+        group["lr"] = args.lr * lr_scale(step, args.warmup, args.steps)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+    optimizer.step()
+    update_ema(ema, unet, step, args.ema)
+
+
+def training_state(unet, ema, optimizer, step: int, rng) -> dict:
+    return {"model": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+
+
+def restore_training_state(state: dict, unet, ema, optimizer, rng) -> int:
+    """Load what `training_state` saved; returns the step to continue from."""
+    unet.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state["step"]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vae", required=True, help="AutoencoderKL folder")
@@ -169,11 +195,7 @@ def main(argv=None) -> None:
     step = 0
     state = checkpoints.load()
     if state:
-        unet.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, rng.bit_generator.state = state["step"], state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        step = restore_training_state(state, unet, ema, optimizer, rng)
     log = open(out / "log.jsonl", "a")
     start = time.time()
     while step < args.steps:
@@ -182,22 +204,14 @@ def main(argv=None) -> None:
         prompts = [prompt_for(scenes[i], rng, args.caption_dropout) for i in index]
         context = encode_prompts(text_encoder, tokenizer, prompts)
         loss = diffusion_loss(unet, noise_scheduler, snr, x0, context, args.min_snr_gamma)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * lr_scale(step, args.warmup, args.steps)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        update_ema(ema, unet, step, args.ema)
+        apply_update(unet, ema, optimizer, loss, step, args)
         step += 1
         if step % 50 == 0:
             log.write(json.dumps({"step": step, "loss": round(loss.item(), 5),
                                   "seconds": round(time.time() - start, 1)}) + "\n")
             log.flush()
         if step % 250 == 0 or step == args.steps:
-            checkpoints.save({"model": unet.state_dict(), "ema": ema.state_dict(),
-                              "optimizer": optimizer.state_dict(), "step": step,
-                              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
+            checkpoints.save(training_state(unet, ema, optimizer, step, rng))
         # A loadable folder now and then, so it can be judged while training goes on.
         if step % 1000 == 0 or step == args.steps:
             assemble_pipeline(out / "export", vae, text_encoder, tokenizer, ema)
