@@ -30,8 +30,8 @@ def clip_figures(folder: Path, quick: bool) -> dict:
 def sd_figures(folder: Path, quick: bool) -> dict:
     from diffusers import StableDiffusionPipeline
 
-    from training.evaluate import (prompt_accuracy, relation_prompts, single_object_prompts,
-                                   vae_round_trip_accuracy)
+    from training.evaluate import (object_prompts, prompt_accuracy, relation_prompts,
+                                   single_object_prompts, vae_round_trip_accuracy)
 
     pipe = StableDiffusionPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
@@ -39,6 +39,7 @@ def sd_figures(folder: Path, quick: bool) -> dict:
     figures = {
         "vae_round_trip_exact": vae_round_trip_accuracy(pipe.vae, n=100 if quick else 500),
         "single_object_all_attributes": prompt_accuracy(pipe, single_object_prompts(n)),
+        "single_object_without_place": prompt_accuracy(pipe, object_prompts(n)),
         "two_objects_relation": prompt_accuracy(pipe, relation_prompts(n)),
     }
     figures["seconds_per_image_20_steps_cfg"] = seconds_per_image(pipe)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import Checkpointer
+from training.data import Checkpointer, TimeBudget, parallel_chunks, pick_device
 from training.tokenizer import write_tokenizer, world_words
 from world.captions import caption
 from world.phrasings import random_phrasing
@@ -52,9 +53,40 @@ def prepare_folder(folder: Path) -> None:
         (folder / "open_clip_config.json").write_text(json.dumps(model_config(vocab_size), indent=2))
 
 
-def training_text(scene, rng: np.random.Generator) -> str:
-    # Half canonical, half free phrasings: the index and SD conditioning see both kinds.
-    return caption(scene) if rng.random() < 0.5 else random_phrasing(scene, rng)
+# Token ids kept per training scene: its canonical caption and this many free phrasings; a
+# step picks the caption or a phrasing half and half, so the index and SD conditioning see both.
+PHRASINGS_PER_SCENE = 3
+
+
+def scene_chunk(folder: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` scenes as preprocessed uint8 images (exactly what `preprocess` gives, before its
+    normalisation) and the token ids of each one's caption and phrasings. Runs in a worker."""
+    import open_clip
+
+    rng = np.random.default_rng(seed)
+    _, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    scenes = [sample_scene(rng) for _ in range(count)]
+    images = torch.stack([preprocess(render(s)) for s in scenes])
+    # Normalisation is (x - 0.5) / 0.5 of x = pixel / 255: undone exactly to store bytes.
+    pixels = ((images * 0.5 + 0.5) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    texts = [text for s in scenes
+             for text in [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]]
+    return pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy()
+
+
+def build_dataset(folder: Path, n: int, seed: int, workers: int) -> dict:
+    chunks = parallel_chunks(partial(scene_chunk, str(folder)), seed, n, workers)
+    return {"pixels": torch.from_numpy(np.concatenate([p for p, _ in chunks])),
+            "input_ids": torch.from_numpy(np.concatenate([i for _, i in chunks]))}
+
+
+def pick_texts(input_ids: torch.Tensor) -> torch.Tensor:
+    batch, variants, _ = input_ids.shape
+    caption_first = torch.rand(batch, device=input_ids.device) < 0.5
+    phrasing = torch.randint(1, variants, (batch,), device=input_ids.device)
+    choice = torch.where(caption_first, 0, phrasing)
+    return input_ids[torch.arange(batch, device=input_ids.device), choice]
 
 
 def main(argv=None) -> None:
@@ -65,44 +97,59 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=192)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--dataset", type=int, default=100_000, help="scenes rendered once")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="wall-time budget; the schedule ends on time (0: steps only)")
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="checkpoints/clip")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = pick_device(args.device)
 
     out = Path(args.out)
     folder = out / "model"
     prepare_folder(folder)
+    dataset_path = out / "dataset.pt"
+    if dataset_path.exists():
+        data = torch.load(dataset_path, weights_only=False)
+    else:
+        data = build_dataset(folder, args.dataset, args.seed + 1, args.workers)
+        torch.save(data, dataset_path)
+    pixels, input_ids = data["pixels"].to(device), data["input_ids"].to(device)
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    model.to(device)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
-    rng = np.random.default_rng(args.seed)
     checkpoints = Checkpointer(out)
     step = 0
     state = checkpoints.load()
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, rng.bit_generator.state = state["step"], state["rng"]
+        step = state["step"]
+        torch.set_rng_state(state["torch_rng"])
+    budget = TimeBudget(args.steps, args.minutes)
     log = open(out / "log.jsonl", "a")
-    start = time.time()
     model.train()
-    while step < args.steps:
-        scenes = [sample_scene(rng) for _ in range(args.batch)]
-        images = torch.stack([preprocess(render(s)) for s in scenes])
-        texts = tokenizer([training_text(s, rng) for s in scenes])
-        scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * step / args.steps))
+    while not budget.finished(step):
+        index = torch.randint(0, len(pixels), (args.batch,), device=device)
+        images = pixels[index].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        texts = pick_texts(input_ids[index])
+        progress = budget.progress(step)
+        scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = args.lr * scale
         image_features, text_features, logit_scale = model(images, texts)
         logits = logit_scale * image_features @ text_features.T
-        labels = torch.arange(len(scenes))
+        labels = torch.arange(args.batch, device=device)
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,8 +157,9 @@ def main(argv=None) -> None:
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
         step += 1
-        record = {"step": step, "loss": round(loss.item(), 4), "seconds": round(time.time() - start, 1)}
-        if step % args.eval_every == 0 or step == args.steps:
+        done = budget.finished(step)
+        record = {"step": step, "loss": round(loss.item(), 4), "seconds": round(time.time() - budget.start, 1)}
+        if step % args.eval_every == 0 or done:
             from training.evaluate import clip_figures
             model.eval()
             record.update(clip_figures(model, preprocess, tokenizer))
@@ -119,9 +167,9 @@ def main(argv=None) -> None:
         if step % 25 == 0 or len(record) > 3:
             log.write(json.dumps(record) + "\n")
             log.flush()
-        if step % 100 == 0 or step == args.steps:
+        if step % 500 == 0 or done:
             checkpoints.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "step": step, "rng": rng.bit_generator.state})
+                              "step": step, "torch_rng": torch.get_rng_state()})
     export_clip(model, folder, out / "export")
 
 
@@ -135,7 +183,7 @@ def export_clip(model, config_folder: Path, export: Path) -> None:
     for item in config_folder.iterdir():
         if item.is_file() and not item.name.endswith(".safetensors"):
             shutil.copy(item, export / item.name)
-    weights = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(export / "open_clip_model.safetensors"))
 
 

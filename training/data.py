@@ -46,3 +46,54 @@ class Checkpointer:
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(self.path)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` is the GPU when there is one; training scripts then move models and data there."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        # TF32 matmuls: ample precision for these small models, several times the fp32 speed.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def parallel_chunks(make_chunk, seed: int, n: int, workers: int, chunk: int = 500) -> list:
+    """Run `make_chunk(seed_i, count)` over chunks that together give `n` items, each chunk from
+    its own seed (so the result does not depend on `workers`), in a pool of `workers` processes.
+    Rendering is pure Python and per-item, so it is what a GPU run waits on. Chunks must hold
+    numpy arrays, not torch tensors: torch passes tensors between processes through shared
+    memory handles, which a fork pool's result queue can block on."""
+    jobs = [(seed * 1_000_003 + i, min(chunk, n - start)) for i, start in enumerate(range(0, n, chunk))]
+    if workers <= 1:
+        return [make_chunk(*job) for job in jobs]
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.starmap(make_chunk, jobs)
+
+
+def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """N x H x W x 3 uint8 -> N x 3 x H x W float in [-1, 1] (what `image_tensor` gives per image)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+class TimeBudget:
+    """Training progress as the larger of steps done and wall time spent, so a run given
+    `minutes` ends its learning-rate schedule on time instead of being cut off mid-schedule."""
+
+    def __init__(self, steps: int, minutes: float = 0.0):
+        import time
+        self.steps, self.seconds, self.start = steps, minutes * 60, time.time()
+
+    def progress(self, step: int) -> float:
+        import time
+        done = step / self.steps
+        if self.seconds > 0:
+            done = max(done, (time.time() - self.start) / self.seconds)
+        return min(done, 1.0)
+
+    def finished(self, step: int) -> bool:
+        return self.progress(step) >= 1.0

@@ -56,13 +56,15 @@ def clip_figures(model, preprocess, tokenizer, n_pairs: int = 1000, n_single: in
     from world.captions import caption
     from world.scene import COLORS, SHAPES
 
+    device = next(model.parameters()).device
+
     def encode_texts(texts):
-        return F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+        return F.normalize(model.encode_text(tokenizer(texts).to(device)), dim=-1).cpu()
 
     def encode_images(scenes):
-        features = [model.encode_image(torch.stack([preprocess(render(s)) for s in scenes[i:i + 200]]))
+        features = [model.encode_image(torch.stack([preprocess(render(s)) for s in scenes[i:i + 200]]).to(device))
                     for i in range(0, len(scenes), 200)]
-        return F.normalize(torch.cat(features), dim=-1)
+        return F.normalize(torch.cat(features), dim=-1).cpu()
 
     rng = np.random.default_rng(seed)
     singles = [sample_scene(rng, n_objects=1) for _ in range(n_single)]
@@ -97,6 +99,20 @@ def single_object_prompts(n: int, seed: int = HELD_OUT_SEED + 1):
     return [(caption(s), constraints_for_scene(s)) for s in scenes]
 
 
+def object_prompts(n: int, seed: int = HELD_OUT_SEED + 4):
+    """One object named by size, colour and shape with no place ("a small red circle"): what
+    the model draws, apart from where it draws it."""
+    from world.check import Count, Exists
+
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for _ in range(n):
+        obj = sample_scene(rng, n_objects=1, background="white").objects[0]
+        prompts.append((f"a {obj.size} {obj.color} {obj.shape}",
+                        [Count(1), Exists(shape=obj.shape, color=obj.color, size=obj.size)]))
+    return prompts
+
+
 def relation_prompts(n: int, seed: int = HELD_OUT_SEED + 2):
     """Two-object prompts stating a relation ("a red circle left of a blue square")."""
     from world.phrasings import sample_phrasing
@@ -129,15 +145,17 @@ def prompt_accuracy(pipe, prompts, steps: int = 20, guidance: float = 5.0, batch
 
 @torch.no_grad()
 def edit_accuracy(pipe, n: int = 300, steps: int = 20, guidance: float = 5.0,
-                  image_guidance: float = 1.5, seed: int = HELD_OUT_SEED + 3, batch: int = 10) -> dict:
-    """Edit success per WORLD.md (the asked change made, everything else kept), per kind."""
+                  image_guidance: float = 1.5, seed: int = HELD_OUT_SEED + 3, batch: int = 10,
+                  kinds: list[str] | None = None) -> dict:
+    """Edit success per WORLD.md (the asked change made, everything else kept), per kind
+    (all of the world's edit kinds in turn, or only `kinds`)."""
     from world.check import check, constraints_for_edit
     from world.edits import EDIT_KINDS, sample_edit
 
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < n:
-        kind = EDIT_KINDS[len(cases) % len(EDIT_KINDS)]
+        kind = (kinds or EDIT_KINDS)[len(cases) % len(kinds or EDIT_KINDS)]
         scene = sample_scene(rng, n_objects=int(rng.integers(1, 4)))
         try:
             edit, after = sample_edit(scene, rng, kinds=[kind])

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,10 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from training.data import Checkpointer, image_tensor
-from training.sd import (SCHEDULER_CONFIG, apply_update, diffusion_loss, encode_prompts,
-                         restore_training_state, sample_training_scene, signal_to_noise,
-                         training_state)
+from training.data import parallel_chunks, pick_device
+from training.sd import (SCHEDULER_CONFIG, add_run_arguments, cached_dataset, cached_tokenizer,
+                         diffusion_loss, encode_images, encode_prompts, sample_training_scene,
+                         save_atomically, signal_to_noise, token_ids, train_loop)
 from world.edits import sample_edit
 from world.render import render
 
@@ -41,26 +40,31 @@ def widen_input(unet: UNet2DConditionModel) -> UNet2DConditionModel:
     return wide
 
 
-@torch.no_grad()
-def encode_edits(vae, rng, n: int, batch: int = 100) -> dict:
-    """`n` random edits: before/after latents (before unscaled mode, as the pipeline encodes
-    it) and every edit's instruction."""
+def edit_chunk(tokenizer_folder: str, seed: int, count: int):
+    """`count` random edits: before and after renders (uint8) and each instruction's token ids.
+    Runs in a worker process."""
+    rng = np.random.default_rng(seed)
     befores, afters, instructions = [], [], []
-    while len(instructions) < n:
-        pairs = []
-        while len(pairs) < min(batch, n - len(instructions)):
-            scene = sample_training_scene(rng)
-            try:
-                edit, after = sample_edit(scene, rng)
-            except ValueError:
-                continue
-            pairs.append((scene, after, edit.instruction))
-        before = torch.stack([image_tensor(render(s)) for s, _, _ in pairs])
-        after = torch.stack([image_tensor(render(a)) for _, a, _ in pairs])
-        befores.append(vae.encode(before).latent_dist.mode())
-        afters.append(vae.encode(after).latent_dist.mode() * vae.config.scaling_factor)
-        instructions.extend(i for _, _, i in pairs)
-    return {"before": torch.cat(befores), "after": torch.cat(afters), "instructions": instructions}
+    while len(instructions) < count:
+        scene = sample_training_scene(rng)
+        try:
+            edit, after = sample_edit(scene, rng)
+        except ValueError:
+            continue
+        befores.append(np.asarray(render(scene)))
+        afters.append(np.asarray(render(after)))
+        instructions.append(edit.instruction)
+    ids = token_ids(cached_tokenizer(tokenizer_folder), instructions)
+    return np.stack(befores), np.stack(afters), ids.numpy()
+
+
+def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device) -> dict:
+    """Before latents unscaled (as the pipeline encodes its image), after latents scaled."""
+    chunks = parallel_chunks(partial(edit_chunk, tokenizer_folder), seed, n, workers)
+    vae.to(device)  # after the workers: forked processes must not inherit a CUDA context
+    before = torch.cat([encode_images(vae, b, device) for b, _, _ in chunks])
+    after = torch.cat([encode_images(vae, a, device) for _, a, _ in chunks]) * vae.config.scaling_factor
+    return {"before": before.cpu(), "after": after.cpu(), "input_ids": torch.from_numpy(np.concatenate([i for _, _, i in chunks]))}
 
 
 def main(argv=None) -> None:
@@ -72,62 +76,42 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--dataset", type=int, default=30000)
     parser.add_argument("--drop", type=float, default=0.05, help="chance of dropping each condition")
-    parser.add_argument("--min-snr-gamma", type=float, default=5.0)
-    parser.add_argument("--ema", type=float, default=0.999)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-every", type=int, default=1000)
     parser.add_argument("--out", default="checkpoints/ip2p")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = pick_device(args.device)
     out = Path(args.out)
-    checkpoints = Checkpointer(out)
+    out.mkdir(parents=True, exist_ok=True)
     sd = Path(args.sd)
 
     vae = AutoencoderKL.from_pretrained(sd / "vae").eval()
-    text_encoder = CLIPTextModel.from_pretrained(sd / "text_encoder").eval()
+    data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
+        vae, str(sd / "tokenizer"), args.dataset, args.seed + 2, args.workers, device))
+    before, after, input_ids = (data[k].to(device) for k in ("before", "after", "input_ids"))
+    text_encoder = CLIPTextModel.from_pretrained(sd / "text_encoder").eval().to(device)
     tokenizer = CLIPTokenizer.from_pretrained(sd / "tokenizer")
-    noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
-    snr = signal_to_noise(noise_scheduler)
-
-    dataset_path = out / "dataset.pt"
-    if dataset_path.exists():
-        data = torch.load(dataset_path, weights_only=False)
-    else:
-        data = encode_edits(vae, np.random.default_rng(args.seed + 2), args.dataset)
-        torch.save(data, dataset_path)
     empty_context = encode_prompts(text_encoder, tokenizer, [""])
+    noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
+    snr = signal_to_noise(noise_scheduler).to(device)
+    unet = (UNet2DConditionModel.from_pretrained(args.init, torch_dtype=torch.float32) if args.init
+            else widen_input(UNet2DConditionModel.from_pretrained(sd / "unet"))).to(device)
 
-    unet = widen_input(UNet2DConditionModel.from_pretrained(sd / "unet"))
-    ema = copy.deepcopy(unet).requires_grad_(False)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    rng = np.random.default_rng(args.seed)
-    step = 0
-    state = checkpoints.load()
-    if state:
-        step = restore_training_state(state, unet, ema, optimizer, rng)
-    log = open(out / "log.jsonl", "a")
-    start = time.time()
-    while step < args.steps:
-        index = rng.integers(0, len(data["instructions"]), args.batch)
-        context = encode_prompts(text_encoder, tokenizer, [data["instructions"][i] for i in index])
-        image_latents = data["before"][index].clone()
-        # Independent dropout of the two conditions (both at once 5% x 5% ... plus the rest).
-        roll = torch.from_numpy(rng.random((args.batch, 2)))
-        context[roll[:, 0] < args.drop] = empty_context
-        image_latents[roll[:, 1] < args.drop] = 0.0
-        loss = diffusion_loss(unet, noise_scheduler, snr, data["after"][index], context,
-                              args.min_snr_gamma, image_latents=image_latents)
-        apply_update(unet, ema, optimizer, loss, step, args)
-        step += 1
-        if step % 50 == 0:
-            log.write(json.dumps({"step": step, "loss": round(loss.item(), 5),
-                                  "seconds": round(time.time() - start, 1)}) + "\n")
-            log.flush()
-        if step % 250 == 0 or step == args.steps:
-            checkpoints.save(training_state(unet, ema, optimizer, step, rng))
-        if step % 1000 == 0 or step == args.steps:
-            assemble_pipeline(out / "export", sd, ema)
+    def batch_loss():
+        index = torch.randint(0, len(input_ids), (args.batch,), device=device)
+        with torch.no_grad():
+            context = text_encoder(input_ids[index])[0]
+        image_latents = before[index]
+        # Independent dropout of the two conditions, so both guidance scales are learned.
+        roll = torch.rand(args.batch, 2, device=device)
+        context = torch.where((roll[:, 0] < args.drop)[:, None, None], empty_context, context)
+        image_latents = torch.where((roll[:, 1] < args.drop)[:, None, None, None], 0.0, image_latents)
+        return diffusion_loss(unet, noise_scheduler, snr, after[index], context, args.min_snr_gamma,
+                              image_latents=image_latents)
+
+    train_loop(unet, out, args, batch_loss, lambda ema: assemble_pipeline(out / "export", sd, copy.deepcopy(ema).cpu()))
 
 
 def assemble_pipeline(folder: Path, sd: Path, unet) -> None:
@@ -139,7 +123,7 @@ def assemble_pipeline(folder: Path, sd: Path, unet) -> None:
         vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
         scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)
-    pipe.save_pretrained(folder)
+    save_atomically(pipe, folder)
 
 
 if __name__ == "__main__":

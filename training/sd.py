@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import time
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 
-from training.data import Checkpointer, image_tensor
+from training.data import Checkpointer, TimeBudget, parallel_chunks, pick_device, uint8_to_tensor
 from world.captions import caption
 from world.render import render
 from world.sample import sample_scene
@@ -41,6 +42,8 @@ SCHEDULER_CONFIG = dict(
 )
 # Mostly one or two objects: those are the prompts people start from and the bench judges.
 OBJECT_COUNT_WEIGHTS = (0.4, 0.35, 0.15, 0.1)
+# Token ids kept per training scene: its canonical caption and this many free phrasings.
+PHRASINGS_PER_SCENE = 3
 
 
 def load_text_encoder(clip_folder: Path):
@@ -65,33 +68,64 @@ def sample_training_scene(rng: np.random.Generator):
     return sample_scene(rng, n_objects=count)
 
 
-@torch.no_grad()
-def encode_dataset(vae, rng, n: int, batch: int = 100):
-    """Render and encode `n` scenes once: the VAE is frozen, so latents never change."""
-    scenes, latents = [], []
-    for start in range(0, n, batch):
-        chunk = [sample_training_scene(rng) for _ in range(min(batch, n - start))]
-        images = torch.stack([image_tensor(render(s)) for s in chunk])
-        latents.append(vae.encode(images).latent_dist.mode())
-        scenes.extend(chunk)
-    latents = torch.cat(latents)
-    # Stable Diffusion's convention: latents scaled to unit variance before diffusion.
-    vae.register_to_config(scaling_factor=round(1.0 / latents.std().item(), 5))
-    return scenes, latents * vae.config.scaling_factor
+@lru_cache(maxsize=2)
+def cached_tokenizer(folder: str):
+    from transformers import CLIPTokenizer
+    return CLIPTokenizer.from_pretrained(folder)
 
 
-def prompt_for(scene, rng, dropout: float) -> str:
+def token_ids(tokenizer, texts: list[str]) -> torch.Tensor:
+    return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
+def scene_chunk(tokenizer_folder: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` rendered scenes (uint8) and the token ids of each one's canonical caption
+    followed by PHRASINGS_PER_SCENE free phrasings. Runs in a worker process."""
     from world.phrasings import random_phrasing
-    roll = rng.random()
-    if roll < dropout:
-        return ""
-    return caption(scene) if roll < dropout + (1 - dropout) / 2 else random_phrasing(scene, rng)
+
+    rng = np.random.default_rng(seed)
+    scenes = [sample_training_scene(rng) for _ in range(count)]
+    images = np.stack([np.asarray(render(s)) for s in scenes])
+    texts = [text for s in scenes
+             for text in [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]]
+    ids = token_ids(cached_tokenizer(tokenizer_folder), texts)
+    return images, ids.view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy()
+
+
+@torch.no_grad()
+def encode_images(vae, images: np.ndarray, device, batch: int = 500) -> torch.Tensor:
+    """uint8 images -> VAE latent modes (unscaled), in batches on `device`."""
+    return torch.cat([vae.encode(uint8_to_tensor(images[i:i + batch]).to(device)).latent_dist.mode()
+                      for i in range(0, len(images), batch)])
+
+
+def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device) -> dict:
+    """Render, tokenize and encode `n` scenes once: the VAE and text encoder are frozen, so
+    latents and token ids never change."""
+    chunks = parallel_chunks(partial(scene_chunk, tokenizer_folder), seed, n, workers)
+    vae.to(device)  # after the workers: forked processes must not inherit a CUDA context
+    latents = torch.cat([encode_images(vae, images, device) for images, _ in chunks])
+    # Stable Diffusion's convention: latents scaled to unit variance before diffusion.
+    scaling_factor = round(1.0 / latents.std().item(), 5)
+    return {"latents": (latents * scaling_factor).cpu(), "input_ids": torch.from_numpy(np.concatenate([ids for _, ids in chunks])),
+            "scaling_factor": scaling_factor}
+
+
+def pick_prompts(input_ids: torch.Tensor, empty_ids: torch.Tensor, dropout: float) -> torch.Tensor:
+    """Per row: the empty prompt with chance `dropout` (for classifier-free guidance), else the
+    canonical caption or one of the free phrasings, half and half."""
+    batch, variants, _ = input_ids.shape
+    roll = torch.rand(batch, device=input_ids.device)
+    phrasing = torch.randint(1, variants, (batch,), device=input_ids.device)
+    choice = torch.where(roll < dropout + (1 - dropout) / 2, 0, phrasing)
+    ids = input_ids[torch.arange(batch, device=input_ids.device), choice]
+    return torch.where((roll < dropout)[:, None], empty_ids, ids)
 
 
 @torch.no_grad()
 def encode_prompts(text_encoder, tokenizer, prompts: list[str]) -> torch.Tensor:
-    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                    truncation=True, return_tensors="pt").input_ids
+    ids = token_ids(tokenizer, prompts).to(text_encoder.device)
     return text_encoder(ids)[0]
 
 
@@ -100,7 +134,7 @@ def diffusion_loss(unet, noise_scheduler, snr, x0, context, min_snr_gamma: float
     """v-prediction loss with min-SNR weights; `image_latents` are concatenated to the noisy
     input, as InstructPix2Pix's UNet takes them."""
     noise = torch.randn_like(x0)
-    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],))
+    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
     noisy = noise_scheduler.add_noise(x0, noise, t)
     if image_latents is not None:
         noisy = torch.cat([noisy, image_latents], dim=1)
@@ -118,15 +152,15 @@ def update_ema(ema, model, step: int, max_decay: float) -> None:
         p_ema.lerp_(p, 1 - decay)
 
 
-def lr_scale(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to a tenth."""
-    return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / total)))
+def lr_scale(step: int, warmup: int, progress: float) -> float:
+    """Linear warm-up, then cosine decay to a tenth over the run's progress (0..1)."""
+    return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
 
 
-def apply_update(unet, ema, optimizer, loss, step: int, args) -> None:
+def apply_update(unet, ema, optimizer, loss, step: int, progress: float, args) -> None:
     """One optimiser step at the scheduled rate, with clipping and the EMA update."""
     for group in optimizer.param_groups:
-        group["lr"] = args.lr * lr_scale(step, args.warmup, args.steps)
+        group["lr"] = args.lr * lr_scale(step, args.warmup, progress)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -134,19 +168,72 @@ def apply_update(unet, ema, optimizer, loss, step: int, args) -> None:
     update_ema(ema, unet, step, args.ema)
 
 
-def training_state(unet, ema, optimizer, step: int, rng) -> dict:
-    return {"model": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+def training_state(unet, ema, optimizer, step: int) -> dict:
+    state = {"model": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+             "step": step, "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def restore_training_state(state: dict, unet, ema, optimizer, rng) -> int:
+def restore_training_state(state: dict, unet, ema, optimizer) -> int:
     """Load what `training_state` saved; returns the step to continue from."""
     unet.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
     optimizer.load_state_dict(state["optimizer"])
-    rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["step"]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every UNet training run shares."""
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="wall-time budget; the schedule ends on time (0: steps only)")
+    parser.add_argument("--min-snr-gamma", type=float, default=5.0)
+    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--init", help="UNet folder to start from (a fresh optimiser; ignored when resuming)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def cached_dataset(path: Path, build) -> dict:
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    data = build()
+    torch.save(data, path)
+    return data
+
+
+def train_loop(unet, out: Path, args, batch_loss, export) -> None:
+    """Shared loop: `batch_loss()` gives one batch's loss; `export(ema)` writes a loadable
+    folder. Checkpoints every 250 steps, exports every `args.export_every`."""
+    checkpoints = Checkpointer(out)
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
+    step = 0
+    state = checkpoints.load()
+    if state:
+        step = restore_training_state(state, unet, ema, optimizer)
+    budget = TimeBudget(args.steps, args.minutes)
+    log = open(out / "log.jsonl", "a")
+    while not budget.finished(step):
+        loss = batch_loss()
+        apply_update(unet, ema, optimizer, loss, step, budget.progress(step), args)
+        step += 1
+        done = budget.finished(step)
+        if step % 50 == 0 or done:
+            log.write(json.dumps({"step": step, "loss": round(loss.item(), 5),
+                                  "seconds": round(time.time() - budget.start, 1)}) + "\n")
+            log.flush()
+        if step % 250 == 0 or done:
+            checkpoints.save(training_state(unet, ema, optimizer, step))
+        # A loadable folder now and then, so it can be judged while training goes on.
+        if step % args.export_every == 0 or done:
+            export(ema)
 
 
 def main(argv=None) -> None:
@@ -159,62 +246,41 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--dataset", type=int, default=40000)
     parser.add_argument("--caption-dropout", type=float, default=0.1)
-    parser.add_argument("--min-snr-gamma", type=float, default=5.0)
-    parser.add_argument("--ema", type=float, default=0.999)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-every", type=int, default=1000)
     parser.add_argument("--out", default="checkpoints/sd")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = pick_device(args.device)
     out = Path(args.out)
-    checkpoints = Checkpointer(out)
+    out.mkdir(parents=True, exist_ok=True)
 
     vae = AutoencoderKL.from_pretrained(args.vae).eval()
     text_encoder, tokenizer = load_text_encoder(Path(args.clip))
+    data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
+        vae, str(args.clip), args.dataset, args.seed + 1, args.workers, device))
+    vae.to("cpu").register_to_config(scaling_factor=data["scaling_factor"])
+    latents, input_ids = data["latents"].to(device), data["input_ids"].to(device)
+    text_encoder.to(device)
+    empty_ids = token_ids(tokenizer, [""]).to(device)
+
     noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
-    snr = signal_to_noise(noise_scheduler)
+    snr = signal_to_noise(noise_scheduler).to(device)
+    unet = (UNet2DConditionModel.from_pretrained(args.init, torch_dtype=torch.float32) if args.init
+            else UNet2DConditionModel(**UNET_CONFIG)).to(device)
 
-    dataset_path = out / "dataset.pt"
-    if dataset_path.exists():
-        data = torch.load(dataset_path, weights_only=False)
-    else:
-        scenes, latents = encode_dataset(vae, np.random.default_rng(args.seed + 1), args.dataset)
-        data = {"scenes": [s.to_dict() for s in scenes], "latents": latents,
-                "scaling_factor": vae.config.scaling_factor}
-        torch.save(data, dataset_path)
-    vae.register_to_config(scaling_factor=data["scaling_factor"])
-    from world.scene import Scene
-    scenes = [Scene.from_dict(d) for d in data["scenes"]]
-    latents = data["latents"]
+    def batch_loss():
+        index = torch.randint(0, len(latents), (args.batch,), device=device)
+        with torch.no_grad():
+            context = text_encoder(pick_prompts(input_ids[index], empty_ids, args.caption_dropout))[0]
+        return diffusion_loss(unet, noise_scheduler, snr, latents[index], context, args.min_snr_gamma)
 
-    unet = UNet2DConditionModel(**UNET_CONFIG)
-    ema = copy.deepcopy(unet).requires_grad_(False)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    rng = np.random.default_rng(args.seed)
-    step = 0
-    state = checkpoints.load()
-    if state:
-        step = restore_training_state(state, unet, ema, optimizer, rng)
-    log = open(out / "log.jsonl", "a")
-    start = time.time()
-    while step < args.steps:
-        index = rng.integers(0, len(scenes), args.batch)
-        x0 = latents[index]
-        prompts = [prompt_for(scenes[i], rng, args.caption_dropout) for i in index]
-        context = encode_prompts(text_encoder, tokenizer, prompts)
-        loss = diffusion_loss(unet, noise_scheduler, snr, x0, context, args.min_snr_gamma)
-        apply_update(unet, ema, optimizer, loss, step, args)
-        step += 1
-        if step % 50 == 0:
-            log.write(json.dumps({"step": step, "loss": round(loss.item(), 5),
-                                  "seconds": round(time.time() - start, 1)}) + "\n")
-            log.flush()
-        if step % 250 == 0 or step == args.steps:
-            checkpoints.save(training_state(unet, ema, optimizer, step, rng))
-        # A loadable folder now and then, so it can be judged while training goes on.
-        if step % 1000 == 0 or step == args.steps:
-            assemble_pipeline(out / "export", vae, text_encoder, tokenizer, ema)
+    def export(ema):
+        assemble_pipeline(out / "export", vae, copy.deepcopy(text_encoder).cpu(), tokenizer,
+                          copy.deepcopy(ema).cpu())
+
+    train_loop(unet, out, args, batch_loss, export)
 
 
 def assemble_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
@@ -226,7 +292,21 @@ def assemble_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
-    pipe.save_pretrained(folder)
+    save_atomically(pipe, folder)
+
+
+def save_atomically(pipe, folder: Path) -> None:
+    """Write beside `folder`, then swap it in, so a reader never sees half a model."""
+    import shutil
+
+    folder = Path(folder)
+    staging, old = folder.with_name(folder.name + ".new"), folder.with_name(folder.name + ".old")
+    shutil.rmtree(staging, ignore_errors=True)
+    pipe.save_pretrained(staging)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""The shipped models load through their standard loaders and keep their measured quality.
+
+Floors sit just under the figures measured for the shipped weights (bench/models.py and the
+model cards); CPU runs with fixed seeds are deterministic, so these are not flaky.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture(autouse=True)
+def few_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_shapes_clip_loads_as_an_open_clip_hub_model_and_reads_colour_and_shape():
+    import open_clip
+
+    from training.evaluate import clip_figures
+
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{MODELS / 'shapes-clip'}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{MODELS / 'shapes-clip'}")
+    figures = clip_figures(model.eval(), preprocess, tokenizer, n_pairs=200, n_single=60)
+    assert figures["color_zero_shot"] >= 0.95
+    assert figures["shape_zero_shot"] >= 0.95
+    assert figures["text_to_image_recall@5"] >= 0.9
+
+
+@pytest.fixture(scope="module")
+def text_to_image():
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(MODELS / "shapes-sd")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_shapes_sd_is_a_standard_stable_diffusion_folder(text_to_image):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    assert isinstance(text_to_image.unet, UNet2DConditionModel)
+    assert isinstance(text_to_image.vae, AutoencoderKL)
+    assert isinstance(text_to_image.text_encoder, CLIPTextModel)
+    assert isinstance(text_to_image.tokenizer, CLIPTokenizer)
+    assert text_to_image.unet.dtype == torch.float32 and text_to_image.text_encoder.dtype == torch.float32
+    assert text_to_image.scheduler.config.prediction_type == "v_prediction"
+
+
+def test_shapes_sd_draws_what_is_asked_and_its_vae_round_trips(text_to_image):
+    from training.evaluate import object_prompts, prompt_accuracy, vae_round_trip_accuracy
+
+    assert prompt_accuracy(text_to_image, object_prompts(10)) >= 0.8
+    assert vae_round_trip_accuracy(text_to_image.vae, n=20) >= 0.95
+
+
+def test_shapes_ip2p_loads_with_eight_input_channels_and_shares_weights_with_shapes_sd():
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from training.evaluate import edit_accuracy
+
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(MODELS / "shapes-ip2p")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.unet.config.in_channels == 8
+    for shared in ("vae", "text_encoder", "tokenizer"):
+        assert (MODELS / "shapes-ip2p" / shared).resolve() == (MODELS / "shapes-sd" / shared).resolve()
+    assert edit_accuracy(pipe, n=10, kinds=["background"])["all"] >= 0.2

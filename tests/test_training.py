@@ -1,0 +1,85 @@
+"""The training scripts run, resume from their checkpoints and reproduce a run from its seed
+(tiny datasets and a few steps on CPU; the shipped VAE and CLIP stand in for trained parts)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+SMALL = ["--batch", "4", "--dataset", "24", "--workers", "1", "--threads", "1", "--warmup", "1"]
+
+
+def train_text_to_image(out: Path, steps: int) -> None:
+    from training.sd import main
+
+    main(["--vae", str(MODELS / "shapes-sd" / "vae"), "--clip", str(MODELS / "shapes-clip"),
+          "--steps", str(steps), "--out", str(out), *SMALL])
+
+
+@pytest.fixture(scope="module")
+def text_to_image_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sd")
+    train_text_to_image(out, 2)
+    return out
+
+
+def test_text_to_image_training_exports_a_loadable_folder_and_resumes(text_to_image_run):
+    from diffusers import StableDiffusionPipeline
+
+    assert torch.load(text_to_image_run / "latest.pt", weights_only=False)["step"] == 2
+    train_text_to_image(text_to_image_run, 3)
+    assert torch.load(text_to_image_run / "latest.pt", weights_only=False)["step"] == 3
+    logged = [line for line in (text_to_image_run / "log.jsonl").read_text().splitlines() if line]
+    assert [json.loads(line)["step"] for line in logged] == [2, 3]
+    pipe = StableDiffusionPipeline.from_pretrained(text_to_image_run / "export")
+    image = pipe("a red circle", num_inference_steps=2, height=128, width=128,
+                 generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (128, 128)
+
+
+def test_text_to_image_training_is_reproducible_from_its_seed(tmp_path):
+    train_text_to_image(tmp_path / "a", 1)
+    train_text_to_image(tmp_path / "b", 1)
+    a = torch.load(tmp_path / "a" / "latest.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "latest.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_edit_training_widens_the_text_to_image_unet(text_to_image_run, tmp_path):
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from training.ip2p import main
+
+    main(["--sd", str(text_to_image_run / "export"), "--steps", "2", "--out", str(tmp_path), *SMALL])
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(tmp_path / "export")
+    assert pipe.unet.config.in_channels == 8
+
+
+def test_clip_training_writes_an_open_clip_folder(tmp_path):
+    import open_clip
+
+    from training.clip import main
+
+    main(["--steps", "2", "--batch", "8", "--dataset", "16", "--workers", "1", "--threads", "1",
+          "--warmup", "1", "--out", str(tmp_path)])
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{tmp_path / 'export'}")
+    assert model.token_embedding.weight.shape[1] == 128
+    assert "color_zero_shot" in (tmp_path / "log.jsonl").read_text()
+
+
+def test_ship_stores_half_precision_unets_and_links_shared_parts(text_to_image_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from training.ship import ship
+
+    ship(text_to_image_run / "export", tmp_path / "base")
+    ship(text_to_image_run / "export", tmp_path / "twin", share_with=tmp_path / "base")
+    weights = load_file(tmp_path / "base" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(v.dtype == torch.float16 for v in weights.values())
+    text = load_file(tmp_path / "base" / "text_encoder" / "model.safetensors")
+    assert all(v.dtype == torch.float32 for v in text.values() if v.is_floating_point())
+    assert (tmp_path / "twin" / "vae").is_symlink()
+    assert (tmp_path / "twin" / "vae").resolve() == (tmp_path / "base" / "vae").resolve()
