@@ -194,8 +194,13 @@ class _LazyRetriever:
     def __init__(self, root: Path):
         self.root = root
         self._retriever = None
+        self._lock = threading.Lock()  # sessions of a script may search side by side
 
     def search(self, text: str, *, k: int):
+        with self._lock:
+            return self._search(text, k)
+
+    def _search(self, text: str, k: int):
         if self._retriever is None:
             from index.embedder import Embedder
             from index.store import IndexStore

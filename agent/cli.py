@@ -7,18 +7,34 @@ the functions that run a command, so `atelier --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from agent.commands import chat, demo, index, ops, plan, run, script, world
+from agent.commands import bench, chat, demo, index, ops, plan, run, script, web, world
 from agent.errors import AtelierError
 
 # Listed by hand so the command set is plain to read; each new group adds its register here.
 COMMAND_GROUPS = (world.register, demo.register, index.register, plan.register, ops.register,
-                  run.register, chat.register, script.register)
+                  run.register, chat.register, script.register, web.register,
+                  bench.register)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line naming the problem and where help is.
+    Subparsers are built from the same class, so every command's errors read alike."""
+
+    def error(self, message: str):
+        self.exit(2, f"atelier: error: {one_line(message)}; see {self.prog} --help\n")
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: a message may quote a request, a caption or an LLM's
+    reply, and nothing in those may add lines or drive the terminal."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="atelier",
         description="Conditional image synthesis driven by plain language.",
     )
@@ -33,11 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except AtelierError as error:
-        print(f"atelier: error: {error}", file=sys.stderr)
+        print(f"atelier: error: {one_line(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("atelier: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # The machine refused the work (disk full, no permission): not the user's input.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"atelier: error: {one_line(where + (error.strerror or str(error)))}; check the "
+              "path, its permissions and the free disk space", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if os.environ.get("ATELIER_DEBUG"):
+            raise
+        print(f"atelier: error: internal error ({type(error).__name__}: {one_line(error)}); "
+              "please report it; ATELIER_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ from pathlib import Path
 def atelier_home() -> Path:
     """The one folder Atelier writes to on its own: $ATELIER_HOME, else ~/.atelier."""
     home = Path(os.environ.get("ATELIER_HOME") or "~/.atelier").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        from agent.errors import AtelierError
+
+        reason = "it is a file" if home.is_file() else (error.strerror or str(error))
+        raise AtelierError(f"ATELIER_HOME {home} cannot be used ({reason}); set ATELIER_HOME "
+                           "to a folder you can write to") from None
     return home
 
 

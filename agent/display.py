@@ -12,8 +12,19 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def printable(text: str) -> str:
+    """Text safe for a terminal: a plan's rationale, a caption or an LLM's question is other
+    people's text, and control characters in it (escape sequences) could rewrite the screen."""
+    return "\n".join("".join(c if c.isprintable() else " " for c in line)
+                     for line in str(text).split("\n"))
+
+
 def event_lines(event: Event, paths: bool = True) -> list[str]:
     """What to print for one event (nothing for some)."""
+    return [printable(line) for line in _event_lines(event, paths)]
+
+
+def _event_lines(event: Event, paths: bool) -> list[str]:
     if isinstance(event, PlanMade):
         lines = []
         if event.round > 1:
@@ -47,6 +58,11 @@ def event_lines(event: Event, paths: bool = True) -> list[str]:
 
 
 def verdict_line(event: TurnDone) -> str | None:
+    line = _verdict_line(event)
+    return None if line is None else printable(line)
+
+
+def _verdict_line(event: TurnDone) -> str | None:
     if event.action in ("undo", "redo"):
         return event.failures[0] if event.failures else None
     if event.checks_passed is False:
@@ -56,6 +72,7 @@ def verdict_line(event: TurnDone) -> str | None:
 
 
 def failure_line(event: TurnFailed) -> str:
+    error = " ".join(printable(event.error).split())  # one line, whatever the planner said
     if event.kind == "not_understood":
-        return f"not understood: {event.error}"
-    return f"turn failed ({event.kind}): {event.error}"
+        return f"not understood: {error}"
+    return f"turn failed ({event.kind}): {error}"

@@ -11,7 +11,8 @@ Two error families (DESIGN.md, habit 5). What the plan got wrong (an unknown ope
 image id, arguments an adapter refuses, a grounding that finds nothing, a step whose checks
 keep failing) becomes an observation for one re-plan. What the code or the setup got wrong
 (a missing model, a bug) is not the planner's to fix: a missing model ends the turn as
-TurnFailed(kind="model"), and anything unexpected propagates.
+TurnFailed(kind="model"), an LLM that cannot be reached as TurnFailed(kind="llm"), and
+anything unexpected propagates.
 
 Seeds: a turn has one seed. Step s, attempt a of round r runs with
 `seed + 100_000 (r - 1) + 1_000 (s - 1) + (a - 1)` (mod 2**32), so the first step's first
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 from agent.checks import Checker, Expectation, NoChecker, Verdict
 from agent.events import (CheckResult, Correction, Event, ExemplarsRetrieved, ImageMade,
                           PlanMade, StepStarted, TurnDone, TurnFailed)
-from planners.plan import NotUnderstood, Plan, PlanError, Step, validate_plan
+from planners.plan import (NotUnderstood, Plan, PlanError, PlannerUnavailable, Step,
+                           validate_plan)
 from pipelines.spec import OPERATIONS
 
 if TYPE_CHECKING:
@@ -189,6 +191,8 @@ class Orchestrator:
             yield from self._turn(request, workspace, seed, plan, started)
         except ModelUnavailable as error:
             yield TurnFailed(str(error), "model", _since(started))
+        except PlannerUnavailable as error:
+            yield TurnFailed(str(error), "llm", _since(started))
 
     def _turn(self, request, workspace, seed, given, started) -> Iterator[Event]:
         from planners.context import Turn
@@ -228,7 +232,10 @@ class Orchestrator:
                 yield TurnDone("run", last.image_id, last.passed, _since(started),
                                tuple(last.step_images))
                 return
-            if last.image_id and (closest is None or len(last.failures) < len(closest.failures)):
+            # Only a round whose steps all ran can offer a closest result: a step that could
+            # not run leaves no result of this turn to show (the current image is not one).
+            if last.kind == "check" and (closest is None
+                                         or len(last.failures) < len(closest.failures)):
                 closest = last
             notes.append(Turn(request=request, plan=plan, note=last.observation[:1000],
                               image_id=last.image_id))

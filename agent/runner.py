@@ -3,7 +3,8 @@
 The orchestrator asks a `StepRunner` to run one operation with typed arguments, the input
 images and a seed, and gets a `pipelines.base.StepResult` back. `PipelineRunner` is the real
 one, over the pipelines' adapters sharing one `ModelSet`. Anything else with the same two
-methods (a runner that batches requests across sessions, a remote worker) plugs in here.
+methods (a remote worker, a test's renderer) plugs in here; one that also has `batch_key` and
+`run_batch` lets agent.batching serve several sessions' calls in one pipeline call.
 """
 from __future__ import annotations
 
@@ -44,12 +45,26 @@ class PipelineRunner:
         return cls(ModelSet(config))
 
     def run(self, op: str, args: "OpArgs", inputs: "StepInputs", seed: int) -> "StepResult":
+        return self._adapter(op).run(args.model_copy(update={"seed": seed}), inputs)
+
+    def batch_key(self, op: str, args: "OpArgs", inputs: "StepInputs"):
+        """Calls with equal keys may run as one batched call (`run_batch`); None: alone."""
+        key = self._adapter(op).batch_key(args, inputs)
+        return None if key is None else (op, key)
+
+    def run_batch(self, op: str, calls: list[tuple["OpArgs", "StepInputs", int]]
+                  ) -> list["StepResult"]:
+        """`run` for each (args, inputs, seed), as one batched pipeline call."""
+        return self._adapter(op).run_batch(
+            [(args.model_copy(update={"seed": seed}), inputs) for args, inputs, seed in calls])
+
+    def _adapter(self, op: str):
         from pipelines.registry import build_adapter
 
         adapter = self._adapters.get(op)
         if adapter is None:
             adapter = self._adapters[op] = build_adapter(op, self.models)
-        return adapter.run(args.model_copy(update={"seed": seed}), inputs)
+        return adapter
 
     def model_ids(self) -> dict[str, str]:
         config = self.models.config

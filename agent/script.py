@@ -18,14 +18,23 @@ line that changed since it ran is refused rather than silently mixed in.
 A line without a seed gets one derived from its session, its place in that session and its
 request, so the same script makes the same images, resumed or not.
 
-Lines of one session run in file order and sessions are independent, so `by_session` is the
-seam where a scheduler may interleave or batch sessions; this runner runs lines in file order.
+Lines of one session run in file order and sessions are independent. With `batch` above 1,
+up to that many sessions run side by side, each in its own thread, and their model calls go
+through one agent.batching.BatchScheduler: calls of different sessions that run the same
+operation with the same settings become one batched pipeline call, each with its own seed.
+Which calls share a batch depends only on the script (agent/batching.py), so a script makes
+the same images every time it runs whole; a batched image equals the one-at-a-time image up
+to float rounding, so a resumed run, which batches what is left, may differ from an
+uninterrupted one by that much. `batch=1` runs the lines one after another in file order. The
+manifest gets each turn as it completes and is rewritten in file order at the end.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -169,11 +178,15 @@ def write_durably(path: Path, text: str) -> None:
 class ScriptRun:
     """Runs a parsed script into `out` (see the module docstring)."""
 
-    def __init__(self, atelier, lines: list[ScriptLine], out: Path):
+    def __init__(self, atelier, lines: list[ScriptLine], out: Path, batch: int = 1):
+        if batch < 1:
+            raise UsageError(f"batch must be at least 1, got {batch}")
         self.atelier = atelier
         self.lines = lines
         self.out = Path(out)
+        self.batch = batch
         self.seeds = derived_seeds(lines)
+        self.batch_sizes: list[int] = []   # the model calls of the last batched run, by size
 
     @staticmethod
     def check_folder(out: Path, resume: bool) -> None:
@@ -239,12 +252,71 @@ class ScriptRun:
                 if on_turn is not None:
                     on_turn(entry)
         order = {line.key: i for i, line in enumerate(self.lines)}
-        return sorted(entries, key=lambda e: order[f"{KEY_PREFIX}{e['line']}"])
+        entries.sort(key=lambda e: order[f"{KEY_PREFIX}{e['line']}"])
+        if self.batch > 1:  # turns were appended as they completed
+            write_durably(manifest_path, "".join(json.dumps(e) + "\n" for e in entries))
+        return entries
 
     def _run_pending(self, done: dict) -> Iterator[tuple[ScriptLine, TurnRecord]]:
-        for line in self.lines:
-            if line.key not in done:
-                yield line, self.run_line(line)
+        sessions = [[line for line in group if line.key not in done]
+                    for group in by_session(self.lines).values()]
+        sessions = [group for group in sessions if group]
+        if self.batch == 1 or len(sessions) < 2:
+            for line in self.lines:
+                if line.key not in done:
+                    yield line, self.run_line(line)
+            return
+        yield from self._run_side_by_side(sessions)
+
+    def _run_side_by_side(self, sessions: list[list[ScriptLine]]
+                          ) -> Iterator[tuple[ScriptLine, TurnRecord]]:
+        """Up to `batch` sessions at once, in threads, their model calls batched."""
+        from agent.batching import BatchScheduler
+
+        orchestrator = self.atelier.orchestrator()
+        runner = orchestrator.runner
+        scheduler = BatchScheduler(runner, self.batch)
+        todo = list(enumerate(sessions))[::-1]   # (rank, lines); popped from the end
+        finished: queue.Queue = queue.Queue()
+        lock, stop = threading.Lock(), threading.Event()
+
+        def work(worker) -> None:
+            try:
+                with scheduler.serving(worker):
+                    # A worker stays registered between sessions, so the batches formed do
+                    # not depend on when a thread picks up its next session.
+                    while not stop.is_set():
+                        with lock:
+                            if not todo:
+                                break
+                            worker.rank, lines = todo.pop()
+                        for line in lines:
+                            if stop.is_set():
+                                break
+                            finished.put((line, self.run_line(line)))
+            except BaseException as error:  # a bug outside any one turn ends the run
+                stop.set()
+                finished.put((None, error))
+
+        workers = scheduler.add_workers(min(self.batch, len(sessions)))
+        threads = [threading.Thread(target=work, args=(worker,), daemon=True,
+                                    name=f"script-worker-{i}")
+                   for i, worker in enumerate(workers)]
+        orchestrator.runner = scheduler
+        try:
+            for thread in threads:
+                thread.start()
+            for _ in range(sum(len(lines) for lines in sessions)):
+                line, record = finished.get()
+                if line is None:
+                    raise record
+                yield line, record
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            orchestrator.runner = runner
+            self.batch_sizes = list(scheduler.batch_sizes)
 
     def run_line(self, line: ScriptLine) -> TurnRecord:
         session = self.atelier.session(line.session)

@@ -5,6 +5,7 @@
     for event in session.stream("make the circle green"):          # the same turn, live
         print(event)
     session.undo(); session.redo(); session.branch("img_1"); session.history()
+    session.ask("a green triangle", mask=mask)     # repaint only the mask's white pixels
 
 A turn's images are written to the store as they are made; the turn itself (its images'
 rows, plans, events and the new current image) is committed in one transaction when its last
@@ -67,7 +68,8 @@ class TurnResult:
         return self.plan.rationale if self.plan is not None else ""
 
 
-def _read_request(request: str) -> str:
+def read_request(request: str) -> str:
+    """The request, stripped; raises UsageError naming what is wrong with it."""
     if not isinstance(request, str):
         raise UsageError(f"the request must be text, got {type(request).__name__}")
     if "\x00" in request:
@@ -99,11 +101,12 @@ class TurnRun:
 
     def __init__(self, session: "Session", request: str, seed: int | None, image=None,
                  plan: "Plan | None" = None, source: str | None = None,
-                 source_digest: str | None = None):
+                 source_digest: str | None = None, mask=None):
         self.session = session
-        self.request = _read_request(request)
+        self.request = read_request(request)
         self.seed = _check_seed(seed)
         self.upload = self._open_upload(image)
+        self.mask = self._open_mask(mask)
         self.plan = plan
         store = session.store
         self.pending = PendingTurn(session.id, session.name, self.request, time.time(),
@@ -120,7 +123,7 @@ class TurnRun:
         if isinstance(image, (str, Path)):
             from agent.image_files import open_rgb
             return open_rgb(image)
-        from agent.image_files import MAX_SIDE
+        from agent.image_files import MAX_SIDE, to_rgb
         from PIL import Image
         if not isinstance(image, Image.Image):
             raise UsageError(f"image must be a file path or a PIL image, got "
@@ -128,7 +131,31 @@ class TurnRun:
         if max(image.size) > MAX_SIDE:
             raise UsageError(f"image is {image.width}x{image.height}, larger than the "
                              f"{MAX_SIDE}x{MAX_SIDE} limit; scale it down first")
-        return image.convert("RGB")
+        if min(image.size) < 1:
+            raise UsageError(f"image is {image.width}x{image.height}; give an image with pixels")
+        return to_rgb(image)
+
+    def _open_mask(self, mask):
+        """The mask as black and white "L" pixels, checked against the image it marks."""
+        if mask is None:
+            return None
+        from PIL import Image
+        if isinstance(mask, (str, Path)):
+            from agent.image_files import open_rgb
+            mask = open_rgb(mask)
+        if not isinstance(mask, Image.Image):
+            raise UsageError(f"mask must be a file path or a PIL image, got {type(mask).__name__}")
+        target = self.upload if self.upload is not None else self.session.current
+        if target is None:
+            raise UsageError("a mask marks a region of an image, but there is no image yet; "
+                             "upload one or make one first")
+        if mask.size != (target.width, target.height):
+            raise UsageError(f"the mask is {mask.width}x{mask.height} but the image is "
+                             f"{target.width}x{target.height}; draw it over the image itself")
+        mask = mask.convert("L").point(lambda value: 255 if value > 127 else 0)
+        if mask.getbbox() is None:
+            raise UsageError("the mask is empty; paint the region to repaint in white")
+        return mask
 
     def __iter__(self) -> Iterator[Event]:
         if self._started:
@@ -137,8 +164,12 @@ class TurnRun:
         workspace = _TurnWorkspace(self.session, self.pending)
         if self.upload is not None:
             workspace.add_upload(self.upload, self.request)
+        plan = self.plan
+        if self.mask is not None:
+            mask_id = workspace.add_mask(self.mask, self.request)
+            plan = plan or mask_plan(self.request, mask_id)
         orchestrator = self.session.atelier.orchestrator()
-        for event in orchestrator.run(self.request, workspace, seed=self.seed, plan=self.plan):
+        for event in orchestrator.run(self.request, workspace, seed=self.seed, plan=plan):
             self._events.append(event)
             self.pending.events.append(event.to_dict())
             if isinstance(event, PlanMade):
@@ -175,6 +206,17 @@ class TurnRun:
         return self.session._result(number, self._events, ok, error, kind, note)
 
 
+def mask_plan(request: str, mask_id: str) -> "Plan":
+    """A drawn mask says where; the request says what: one inpaint of the masked region. No
+    planner is asked, since the region is already chosen."""
+    from planners.plan import Plan, Step
+
+    return Plan(rationale=f"You marked a region ({mask_id}); it is repainted from your request, "
+                          "and every pixel outside it stays as it was.",
+                steps=[Step(op="inpaint", args={"prompt": request, "target": mask_id},
+                            reason="repaint only the marked region")])
+
+
 class _TurnWorkspace:
     """What the orchestrator sees of the session during one turn."""
 
@@ -200,6 +242,25 @@ class _TurnWorkspace:
             "created": time.time()})
         self._made[image_id] = image
         self.upload_number = number
+
+    def add_mask(self, mask, request: str) -> str:
+        """Keep a drawn mask as an image of the session (role "mask"), so the step that uses
+        it names it by id like any other image and its record says what was repainted."""
+        number = self.store.reserve_image_number(self.session.id)
+        image_id = f"img_{number}"
+        parent = self.current_id()
+        chunks = image_chunks(request=request, step=None, seed=None, models={}, op=None,
+                              params={}, size=mask.size, session=self.session.name,
+                              image_id=image_id, parent_ids=[parent] if parent else [])
+        sha, path = self.store.write_image_file(png_bytes(mask, chunks))
+        self.pending.images.append({
+            "number": number, "sha256": sha, "path": path, "width": mask.width,
+            "height": mask.height, "parents": [parent] if parent else [], "role": "mask",
+            "op": None, "params": {}, "chosen": False,
+            "caption": "a mask drawn by the user: white marks the region to repaint",
+            "created": time.time()})
+        self._made[image_id] = mask
+        return image_id
 
     # --- Workspace --------------------------------------------------------------------------
 
@@ -268,16 +329,20 @@ class Session:
 
     # --- turns --------------------------------------------------------------------------
 
-    def stream(self, request: str, *, seed: int | None = None, image=None,
+    def stream(self, request: str, *, seed: int | None = None, image=None, mask=None,
                source: str | None = None, source_digest: str | None = None) -> TurnRun:
         """The turn for `request` as an iterable of events; its `result` is set once the last
         event has been read. `image` (a path or PIL image) is uploaded first and becomes the
-        current image. `source` is a key that at most one turn of the store may carry (a
-        script line), for exactly-once runs."""
-        return TurnRun(self, request, seed, image, source=source, source_digest=source_digest)
+        current image. `mask` (a path or PIL image the size of that image, white = repaint)
+        makes the turn one inpaint of the marked region with the request as its prompt.
+        `source` is a key that at most one turn of the store may carry (a script line), for
+        exactly-once runs."""
+        return TurnRun(self, request, seed, image, source=source, source_digest=source_digest,
+                       mask=mask)
 
-    def ask(self, request: str, *, seed: int | None = None, image=None) -> TurnResult:
-        run = self.stream(request, seed=seed, image=image)
+    def ask(self, request: str, *, seed: int | None = None, image=None,
+            mask=None) -> TurnResult:
+        run = self.stream(request, seed=seed, image=image, mask=mask)
         for _ in run:
             pass
         return run.result
@@ -383,7 +448,8 @@ class Session:
             rows += [_pending_view(r) for r in workspace.made()]
         current = workspace.current_id() if workspace is not None else (
             self.current.id if self.current is not None else None)
-        shown = [r for r in rows if r["chosen"] or r["role"] == "upload" or r["id"] == current]
+        shown = [r for r in rows if r["chosen"] or r["role"] in ("upload", "mask")
+                 or r["id"] == current]
         images = [ImageInfo(id=r["id"], parent_ids=r["parents"], op=r["op"],
                             caption=r["caption"] or "") for r in shown]
         scene = None

@@ -5,6 +5,10 @@
     python -m bench.planner --choices move=edit  # re-measure another operation choice
     python -m bench.planner --llm ollama:qwen2.5 # an LLM planner (needs the llm extra)
     python -m bench.planner --llm ... --cassette run.json   # record once, replay after
+
+As a suite of `python -m bench`: the rule planner on both splits, the held-out one ("heldout":
+phrasing families, edit styles and sentence frames the planner was not written against, and
+hand-written unusual requests) as the headline.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "planner_cases.jsonl"
+TITLE = "Planner accuracy on phrasings it was not written against"
+KIND = "quality"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,32 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    from planners.evaluate import evaluate, load_cases
+    from planners.evaluate import load_cases
 
     cases = load_cases(args.cases)
     if args.split:
         cases = [c for c in cases if c.split == args.split]
     planner = build_planner(args)
-    figures = {"planner": getattr(planner, "name", type(planner).__name__), "splits": {}}
+    figures, reports = measure(planner, cases)
     shown = 0
-    for split in ("main", "heldout"):
-        subset = [c for c in cases if c.split == split]
-        if not subset:
-            continue
-        start = time.perf_counter()
-        report = evaluate(planner, subset)
-        elapsed = time.perf_counter() - start
-        by_source = Counter(c.source.split(":")[0] for c in subset)
-        failed_by_source = Counter(c.source.split(":")[0] for c, _ in report.failures)
-        figures["splits"][split] = {
-            "cases": report.total, "passed": report.passed, "rate": round(report.rate, 4),
-            "ms_per_case": round(1000 * elapsed / report.total, 2),
-            "by_source": {s: f"{n - failed_by_source[s]}/{n}" for s, n in sorted(by_source.items())},
-        }
+    for split, report in reports.items():
         if not args.json:
+            split_figures = figures["splits"][split]
             print(f"{split:8s} {report.passed}/{report.total} = {100 * report.rate:.1f}%  "
-                  f"({1000 * elapsed / report.total:.1f} ms/case)  "
-                  + "  ".join(f"{s} {v}" for s, v in figures["splits"][split]["by_source"].items()))
+                  f"({split_figures['ms_per_case']:.1f} ms/case)  "
+                  + (f"first reply valid {100 * split_figures['first_reply_valid']:.1f}%  "
+                     if "first_reply_valid" in split_figures else "")
+                  + "  ".join(f"{s} {v}" for s, v in split_figures["by_source"].items()))
         for case, problems in report.failures:
             if shown >= args.failures:
                 break
@@ -68,6 +64,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
     return 0
+
+
+def measure(planner, cases) -> tuple[dict, dict]:
+    """(figures per split, the evaluation report per split)."""
+    from planners.evaluate import evaluate
+
+    figures = {"planner": getattr(planner, "name", type(planner).__name__), "splits": {}}
+    reports = {}
+    for split in ("main", "heldout"):
+        subset = [c for c in cases if c.split == split]
+        if not subset:
+            continue
+        start = time.perf_counter()
+        report = reports[split] = evaluate(planner, subset)
+        elapsed = time.perf_counter() - start
+        by_source = Counter(c.source.split(":")[0] for c in subset)
+        failed_by_source = Counter(c.source.split(":")[0] for c, _ in report.failures)
+        figures["splits"][split] = {
+            "cases": report.total, "passed": report.passed, "rate": round(report.rate, 4),
+            "ms_per_case": round(1000 * elapsed / report.total, 2),
+            "by_source": {s: f"{n - failed_by_source[s]}/{n}" for s, n in sorted(by_source.items())},
+        }
+        if report.first_valid is not None:  # an LLM planner: valid first replies, time per plan
+            figures["splits"][split]["first_reply_valid"] = round(report.first_valid / report.total, 4)
+            figures["splits"][split]["s_per_plan"] = round(elapsed / report.total, 3)
+    return figures, reports
+
+
+def run(context) -> dict:
+    """The suite: every case (planning is cheap, so quick runs take them all too)."""
+    from bench.harness import percent, row
+    from planners.evaluate import load_cases
+    from planners.rules import RulePlanner
+
+    figures, reports = measure(RulePlanner(), load_cases(CASES))
+    splits = figures["splits"]
+    held, main = splits["heldout"], splits["main"]
+    figures["summary"] = [
+        row("held-out phrasings planned right", held["rate"], unit="%",
+            baseline=main["rate"], baseline_label="phrasings it was written against",
+            note=f"{held['cases']} held-out cases"),
+    ]
+    figures["tables"] = [{
+        "title": "Rule planner, per split and case source",
+        "columns": ["split", "cases", "right", "ms per case", "by source"],
+        "rows": [[name, s["cases"], percent(s["rate"]), s["ms_per_case"],
+                  ", ".join(f"{k} {v}" for k, v in s["by_source"].items())]
+                 for name, s in splits.items()],
+    }]
+    figures["failures"] = [{"id": case.id, "source": case.source, "request": case.request,
+                            "problems": problems[:3]}
+                           for case, problems in reports["heldout"].failures[:20]]
+    return figures
 
 
 def build_planner(args):

@@ -6,12 +6,18 @@
 are there, builds the one `torch.Generator` all randomness comes from (picking and recording
 a seed when none is given), and times the call; the operation's own `apply` does the rest:
 check inputs, prepare, run, return.
+
+    results = adapter.run_batch([(args_1, inputs_1), (args_2, inputs_2)])
+
+`run_batch` runs calls that share a `batch_key` as one batched pipeline call (what a
+scheduler serving several sessions does), each call with its own generator from its own seed,
+so each result is the image `run` makes for that seed, up to float rounding.
 """
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -77,10 +83,63 @@ class Adapter:
         """The operation itself: returns the images and the parameters it chose on its own."""
         raise NotImplementedError
 
+    def batch_key(self, args: OpArgs, inputs: StepInputs) -> Hashable | None:
+        """What calls must have in common to run as one batched pipeline call (the settings
+        a pipeline takes once per call); None when this call runs alone."""
+        return None
+
+    def apply_batch(self, args: list[OpArgs], inputs: list[StepInputs],
+                    generators: list[torch.Generator], timings: Timings
+                    ) -> list[tuple[list[Image.Image], dict[str, Any]]]:
+        """Several calls with one batch key; operations without a batched form run them one
+        after another."""
+        return [self.apply(a, i, g, timings) for a, i, g in zip(args, inputs, generators)]
+
     def run(self, args: OpArgs | Mapping[str, Any], inputs: StepInputs | None = None, *,
             generator: torch.Generator | None = None) -> StepResult:
         """Run the operation. The seed is `args.seed`, else a given generator's initial seed,
         else a new one; the result records it either way."""
+        args, inputs, seed = self._prepare(args, inputs, generator)
+        # On the CPU, so a seed gives the same noise on every device.
+        generator = torch.Generator("cpu").manual_seed(seed)
+
+        timings = Timings()
+        loaded_before = self.models.load_seconds
+        with timings.phase("total"):
+            self.ready()
+            with torch.no_grad():
+                images, chosen = self.apply(args, inputs, generator, timings)
+        timings["load"] = round(self.models.load_seconds - loaded_before, 4)
+        params = {**args.model_dump(), "seed": seed, **chosen}
+        return StepResult(images=images, seed=seed, params_used=params, timings=dict(timings))
+
+    def run_batch(self, calls: list[tuple[OpArgs | Mapping[str, Any], StepInputs | None]]
+                  ) -> list[StepResult]:
+        """Calls that share a batch key, as one batched call; each result as `run` gives it
+        (the same seed and parameters, the same image up to float rounding), in order."""
+        prepared = [self._prepare(args, inputs, None) for args, inputs in calls]
+        keys = {self.batch_key(args, inputs) for args, inputs, _ in prepared}
+        if None in keys or len(keys) != 1:
+            raise ValueError(f"{self.spec.name}: these calls cannot share one batched call "
+                             f"(batch keys {sorted(map(str, keys))}); run them one at a time")
+        generators = [torch.Generator("cpu").manual_seed(seed) for _, _, seed in prepared]
+
+        timings = Timings()
+        loaded_before = self.models.load_seconds
+        with timings.phase("total"):
+            self.ready()
+            with torch.no_grad():
+                outputs = self.apply_batch([a for a, _, _ in prepared],
+                                           [i for _, i, _ in prepared], generators, timings)
+        timings["load"] = round(self.models.load_seconds - loaded_before, 4)
+        timings["batch"] = len(calls)  # every call of the batch reports the batch's times
+        return [StepResult(images=images, seed=seed, timings=dict(timings),
+                           params_used={**args.model_dump(), "seed": seed, **chosen})
+                for (images, chosen), (args, _, seed) in zip(outputs, prepared)]
+
+    def _prepare(self, args, inputs, generator) -> tuple[OpArgs, StepInputs, int]:
+        """Validated arguments, the inputs checked against what the operation needs, and the
+        seed: `args.seed`, else `generator`'s initial seed, else a new one."""
         args = self.validate(args)
         inputs = inputs or StepInputs()
         for need in sorted(self.spec.needs):
@@ -97,18 +156,7 @@ class Adapter:
             seed = generator.initial_seed()
         else:
             seed = secrets.randbelow(MAX_SEED + 1)
-        # On the CPU, so a seed gives the same noise on every device.
-        generator = torch.Generator("cpu").manual_seed(seed)
-
-        timings = Timings()
-        loaded_before = self.models.load_seconds
-        with timings.phase("total"):
-            self.ready()
-            with torch.no_grad():
-                images, chosen = self.apply(args, inputs, generator, timings)
-        timings["load"] = round(self.models.load_seconds - loaded_before, 4)
-        params = {**args.model_dump(), "seed": seed, **chosen}
-        return StepResult(images=images, seed=seed, params_used=params, timings=dict(timings))
+        return args, inputs, seed
 
     def validate(self, args: OpArgs | Mapping[str, Any]) -> OpArgs:
         schema = self.spec.args_schema

@@ -1,6 +1,7 @@
 """edit: instruction editing with an InstructPix2Pix-format model (a base model fine-tuned to
 take the input image's latents as extra UNet channels), guided separately toward the
-instruction (`guidance`) and toward the input image (`image_guidance`)."""
+instruction (`guidance`) and toward the input image (`image_guidance`). Calls with the same
+settings and image size batch into one pipeline call, one generator per instruction."""
 from __future__ import annotations
 
 import torch
@@ -15,23 +16,34 @@ class Edit(Adapter):
     def ready(self) -> None:
         self.models.edit()
 
+    def batch_key(self, args: EditArgs, inputs: StepInputs):
+        size = inputs.image.size if inputs.image is not None else None
+        return (args.steps, args.guidance, args.image_guidance, size)
+
     def apply(self, args: EditArgs, inputs: StepInputs, generator: torch.Generator,
               timings: Timings):
+        return self.apply_batch([args], [inputs], [generator], timings)[0]
+
+    def apply_batch(self, args: list[EditArgs], inputs: list[StepInputs],
+                    generators: list[torch.Generator], timings: Timings):
         # 1. Check inputs
         pipe = self.models.edit()
-        image = check_image(inputs.image, "image", pipe.vae_scale_factor)
+        images = [check_image(i.image, "image", pipe.vae_scale_factor) for i in inputs]
+        first, single = args[0], len(args) == 1
 
-        # 2-3. Prepare and run: the pipeline encodes the image and applies both guidances
+        # 2-3. Prepare and run: the pipeline encodes the images and applies both guidances
         with timings.phase("denoise"):
-            images = pipe(
-                prompt=args.instruction,
-                image=image,
-                negative_prompt=args.negative_prompt,
-                num_inference_steps=args.steps,
-                guidance_scale=args.guidance,
-                image_guidance_scale=args.image_guidance,
-                generator=generator,
+            outputs = pipe(
+                prompt=first.instruction if single else [a.instruction for a in args],
+                image=images[0] if single else images,
+                negative_prompt=(first.negative_prompt if single
+                                 else [a.negative_prompt for a in args]),
+                num_inference_steps=first.steps,
+                guidance_scale=first.guidance,
+                image_guidance_scale=first.image_guidance,
+                generator=generators[0] if single else generators,
             ).images
 
         # 4. Return
-        return images, {"width": image.width, "height": image.height}
+        return [([output], {"width": image.width, "height": image.height})
+                for output, image in zip(outputs, images)]

@@ -2,6 +2,7 @@
 
 The sampler is built from the loaded scheduler's config, so a v-prediction, zero-terminal-SNR
 model keeps those settings under DDIM, DPM-Solver++ 2M, Euler or Euler ancestral alike.
+Calls with the same settings batch into one pipeline call, one generator per prompt.
 """
 from __future__ import annotations
 
@@ -15,29 +16,44 @@ from pipelines.spec import OPERATIONS, GenerateArgs
 class Generate(Adapter):
     spec = OPERATIONS["generate"]
 
+    def batch_key(self, args: GenerateArgs, inputs: StepInputs):
+        # Several images per call draw their noise from one generator; batching would
+        # change which noise each image gets.
+        if args.num_images != 1:
+            return None
+        return (args.sampler, args.steps, args.guidance, args.width, args.height)
+
     def apply(self, args: GenerateArgs, inputs: StepInputs, generator: torch.Generator,
               timings: Timings):
+        return self.apply_batch([args], [inputs], [generator], timings)[0]
+
+    def apply_batch(self, args: list[GenerateArgs], inputs: list[StepInputs],
+                    generators: list[torch.Generator], timings: Timings):
         # 1. Check inputs: the size defaults to what the model was trained on
+        first = args[0]
         base = self.models.base()
-        width = args.width or native_size(base)
-        height = args.height or native_size(base)
+        width = first.width or native_size(base)
+        height = first.height or native_size(base)
 
         # 2. Prepare: the same components under the chosen sampler
-        pipe = self.models.with_sampler(args.sampler)
+        pipe = self.models.with_sampler(first.sampler)
+        single = len(args) == 1
 
-        # 3. Run
+        # 3. Run: one call for every prompt, each prompt's noise from its own generator
         with timings.phase("denoise"):
             images = pipe(
-                prompt=args.prompt,
-                negative_prompt=args.negative_prompt,
-                num_inference_steps=args.steps,
-                guidance_scale=args.guidance,
+                prompt=first.prompt if single else [a.prompt for a in args],
+                negative_prompt=(first.negative_prompt if single
+                                 else [a.negative_prompt for a in args]),
+                num_inference_steps=first.steps,
+                guidance_scale=first.guidance,
                 width=width,
                 height=height,
-                num_images_per_prompt=args.num_images,
-                generator=generator,
+                num_images_per_prompt=first.num_images,
+                generator=generators[0] if single else generators,
             ).images
 
         # 4. Return
-        return images, {"width": width, "height": height,
-                        "scheduler": type(pipe.scheduler).__name__}
+        chosen = {"width": width, "height": height, "scheduler": type(pipe.scheduler).__name__}
+        n = first.num_images
+        return [(images[i * n:(i + 1) * n], chosen) for i in range(len(args))]

@@ -30,7 +30,8 @@ def check_box(box: list[float]) -> list[float]:
 class OpArgs(BaseModel):
     """Arguments every sampling operation takes."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities pass no sampler sensibly; refuse them with their own message.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="same seed, same image")
     steps: int = Field(20, ge=1, le=200, description="denoising steps")
@@ -189,13 +190,18 @@ def problems(error: ValidationError) -> list[tuple[str, str]]:
     found = []
     for item in error.errors():
         name = ".".join(str(p) for p in item["loc"]) or "arguments"
+        if not name.isprintable() or len(name) > 60:  # an unknown key is the caller's text
+            name = repr(name[:57])
         if item["type"] == "missing":
             found.append((name, "required; set it"))
         elif item["type"] == "extra_forbidden":
             found.append((name, "not an argument of this operation; remove it"))
         else:
             message = item["msg"].removeprefix("Value error, ")
-            found.append((name, f"{message[0].lower()}{message[1:]} (got {item['input']!r})"))
+            given = repr(item["input"])
+            if len(given) > 60:  # a 10,000-character prompt need not be echoed back whole
+                given = given[:57] + "..."
+            found.append((name, f"{message[0].lower()}{message[1:]} (got {given})"))
     return found
 
 

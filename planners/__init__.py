@@ -9,10 +9,11 @@ Import the heavier pieces from their modules; this package imports nothing at im
 from __future__ import annotations
 
 __all__ = ["Plan", "Step", "ExemplarQuery", "NotUnderstood", "PlanError", "PlanningFailed",
-           "PlanningContext", "RulePlanner", "LLMPlanner", "validate_plan"]
+           "PlannerUnavailable", "PlanningContext", "RulePlanner", "LLMPlanner", "validate_plan"]
 
 _WHERE = {"Plan": "plan", "Step": "plan", "ExemplarQuery": "plan", "NotUnderstood": "plan",
           "PlanError": "plan", "PlanningFailed": "plan", "validate_plan": "plan",
+          "PlannerUnavailable": "plan",
           "PlanningContext": "context", "RulePlanner": "rules", "LLMPlanner": "llm"}
 
 

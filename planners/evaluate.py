@@ -315,6 +315,9 @@ class Report:
     total: int
     passed: int
     failures: list[tuple[Case, list[str]]]
+    # Planners that keep their model calls (LLMPlanner.attempts): cases whose first reply was
+    # already a valid plan; None for the others.
+    first_valid: int | None = None
 
     @property
     def rate(self) -> float:
@@ -322,10 +325,21 @@ class Report:
 
 
 def evaluate(planner, cases: list[Case]) -> Report:
+    from .plan import PlanningFailed
+
     failures = []
+    first_valid = 0 if hasattr(planner, "attempts") else None
     for case in cases:
-        result = planner.plan(case.request, case.context)
+        try:
+            result = planner.plan(case.request, case.context)
+        except PlanningFailed as error:
+            # An LLM's plan still wrong after its repair round is a wrong answer, not a crash.
+            failures.append((case, [str(error)]))
+            continue
+        finally:
+            if first_valid is not None and planner.attempts and not planner.attempts[0].problems:
+                first_valid += 1
         problems = compare(result, case.expect, case.context.for_request(case.request))
         if problems:
             failures.append((case, problems))
-    return Report(len(cases), len(cases) - len(failures), failures)
+    return Report(len(cases), len(cases) - len(failures), failures, first_valid)

@@ -7,12 +7,19 @@ that take images). The reply is read as structured output when the model support
 (`with_structured_output(..., include_raw=True)`, raw reply kept), else as JSON in its text.
 A reply that fails validation gets one repair round that shows the model its mistakes; a
 second failure raises PlanningFailed with both raw replies.
+
+Every model call has a time limit and a bounded number of retries with exponential backoff,
+for the failures a retry can cure (a timeout, a dropped connection, a rate limit, a server
+error); when they are spent, PlannerUnavailable says why. Any other error is raised as is.
 """
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -22,8 +29,53 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pipelines.spec import OPERATIONS, OpSpec
 
 from .context import HISTORY_BUDGET, PlanningContext
-from .plan import (NotUnderstood, PlanError, PlanningFailed, PlanResult, operations_text,
-                   plan_json_schema, validate_plan)
+from .plan import (NotUnderstood, PlanError, PlannerUnavailable, PlanningFailed, PlanResult,
+                   operations_text, plan_json_schema, validate_plan)
+
+CALL_TIMEOUT_S = 120.0   # one model call; a local model on a CPU can take a minute
+CALL_RETRIES = 2         # further tries after a timeout or a dropped connection
+BACKOFF_S = 1.0          # wait before retry n: BACKOFF_S * 2**(n-1), at most MAX_BACKOFF_S
+MAX_BACKOFF_S = 30.0
+# Provider exceptions a retry can cure, matched by class name because each provider package
+# defines its own (openai.APITimeoutError, openai.RateLimitError, httpx.ConnectError).
+TRANSIENT = re.compile(r"Timeout|Connect|RateLimit|Unavailable|InternalServer|Overloaded|"
+                       r"TooManyRequests")
+
+
+class CallTimeout(TimeoutError):
+    """A model call gave no reply within the time limit."""
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return True
+    return any(TRANSIENT.search(k.__name__) for k in type(error).__mro__
+               if k not in (BaseException, Exception))
+
+
+def call_with_timeout(function, argument, timeout: float | None):
+    """function(argument), or CallTimeout after `timeout` seconds. The call runs on a daemon
+    thread that is left behind when it overruns: no provider call can be cancelled safely
+    from outside, and a late reply is simply dropped."""
+    if timeout is None:
+        return function(argument)
+    box: dict[str, Any] = {}
+    context = contextvars.copy_context()  # LangChain's callbacks and tracing live in context
+
+    def target():
+        try:
+            box["value"] = context.run(function, argument)
+        except BaseException as error:  # handed to the caller's thread below
+            box["error"] = error
+
+    worker = threading.Thread(target=target, name="llm-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise CallTimeout(f"no reply within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 RULES = """\
 Rules:
@@ -111,7 +163,9 @@ class LLMPlanner:
     def __init__(self, model: BaseChatModel, *, operations: Mapping[str, OpSpec] | None = None,
                  domain_notes: str = WORLD_NOTES, examples: list[tuple[str, str]] | None = None,
                  structured: bool | None = None, attach_image: bool | None = None,
-                 history_budget: int = HISTORY_BUDGET, repairs: int = 1):
+                 history_budget: int = HISTORY_BUDGET, repairs: int = 1,
+                 timeout: float | None = CALL_TIMEOUT_S, retries: int = CALL_RETRIES,
+                 backoff: float = BACKOFF_S):
         if not isinstance(model, BaseChatModel):
             raise TypeError(f"LLMPlanner needs a LangChain BaseChatModel, got "
                             f"{type(model).__name__}")
@@ -122,6 +176,14 @@ class LLMPlanner:
         self.attach_image = attach_image
         self.history_budget = history_budget
         self.repairs = repairs
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, got "
+                             f"{timeout!r}")
+        if not 0 <= retries <= 10:
+            raise ValueError(f"retries must be 0..10, got {retries!r}")
+        if not 0 <= backoff <= MAX_BACKOFF_S:
+            raise ValueError(f"backoff must be 0..{MAX_BACKOFF_S:g} seconds, got {backoff!r}")
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.schema = plan_json_schema(self.operations)
         self.structured_model = self._structured(model) if structured in (None, True) else None
         if structured and self.structured_model is None:
@@ -189,7 +251,7 @@ class LLMPlanner:
     def _call(self, messages) -> tuple[Any, Any, str | None]:
         """(raw reply, data read from it, or why nothing could be read)."""
         if self.structured_model is not None:
-            out = self.structured_model.invoke(messages)
+            out = self._invoke(self.structured_model, messages)
             raw, data = out.get("raw"), out.get("parsed")
             if data is None:
                 # Some models answer in text even when asked for a tool call.
@@ -200,10 +262,27 @@ class LLMPlanner:
                     return raw, None, (problem or f"the reply was not a plan"
                                        + (f" ({error})" if error else ""))
             return raw, data, None
-        raw = self.model.invoke(messages)
+        raw = self._invoke(self.model, messages)
         text = raw.content if isinstance(raw, AIMessage) else str(raw)
         data, problem = parse_json_reply(text)
         return raw, data, problem
+
+    def _invoke(self, runnable, messages):
+        """One model call within the time limit, retried with backoff when a retry can help."""
+        tries = 1 + self.retries
+        for number in range(1, tries + 1):
+            try:
+                return call_with_timeout(runnable.invoke, messages, self.timeout)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                last = error
+            if number < tries:
+                time.sleep(min(self.backoff * 2 ** (number - 1), MAX_BACKOFF_S))
+        cause = str(last).strip() or "no message"
+        raise PlannerUnavailable(
+            f"the LLM gave no reply after {tries} tries ({type(last).__name__}: {cause}); "
+            "check that its server is running and reachable, or plan without --llm")
 
     def _read(self, data, request: str, context: PlanningContext) -> PlanResult:
         if isinstance(data, dict) and data.get("action") == "clarify":

@@ -9,8 +9,10 @@ Two error families (DESIGN.md, habit 5):
 - `PlanError`: the model got it wrong (bad JSON, unknown operation, missing argument, an image
   id the session does not have). Its message is written for the model and goes back to the
   planner as an observation.
-- anything else (TypeError, ValueError from our own code, provider errors) is a bug or a
-  configuration problem and is raised as is.
+- `PlannerUnavailable`: the planner could not be reached (an LLM server down or too slow
+  after bounded retries); the turn fails with the cause, nothing is re-planned.
+- anything else (TypeError, ValueError from our own code) is a bug or a configuration
+  problem and is raised as is.
 """
 from __future__ import annotations
 
@@ -52,6 +54,12 @@ class PlanningFailed(PlanError):
     def __str__(self) -> str:
         return (f"the planner gave no valid plan after {len(self.attempts)} attempt(s); "
                 f"last problems: {'; '.join(self.problems)}")
+
+
+class PlannerUnavailable(RuntimeError):
+    """The planner could not be asked at all: its server is down, or a call timed out on
+    every try. Not a mistake in a plan, so it is never fed back for a re-plan; the message
+    names the cause and the fix."""
 
 
 def _operations(info: ValidationInfo | None) -> Mapping[str, OpSpec]:

@@ -58,7 +58,13 @@ def chat_model(spec: str, temperature: float = 0.0, **options):
         kwargs = {"base_url": os.environ["OLLAMA_HOST"]} if os.environ.get("OLLAMA_HOST") else {}
         return module.ChatOllama(model=name, temperature=temperature, **kwargs, **options)
     module = _import("langchain_huggingface", "langchain-huggingface")
-    pipeline_kwargs = {"max_new_tokens": options.pop("max_new_tokens", 1024), "do_sample": False}
+    # return_full_text False: the reply alone, not the prompt before it (a prompt that quotes
+    # earlier plans would otherwise be read as the reply's JSON).
+    pipeline_kwargs = {"max_new_tokens": options.pop("max_new_tokens", 1024), "do_sample": False,
+                       "return_full_text": False}
+    if os.path.isdir(name):
+        # A folder on disk needs nothing from the hub: never ask it.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         llm = module.HuggingFacePipeline.from_model_id(model_id=name, task="text-generation",
                                                        pipeline_kwargs=pipeline_kwargs, **options)

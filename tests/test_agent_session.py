@@ -189,3 +189,37 @@ def test_a_file_that_is_not_a_store_gets_a_clear_error(tmp_path):
     (tmp_path / "atelier.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a readable Atelier store"):
         Atelier(home=tmp_path)
+
+
+def test_a_drawn_mask_is_kept_and_only_its_region_is_repainted(atelier):
+    from PIL import Image
+
+    session = atelier.session("s")
+    before = session.ask("a red circle at the left", seed=1).image
+    mask = Image.new("L", (before.width, before.height), 0)
+    mask.paste(255, (64, 0, 128, 128))                     # the right half
+    result = session.ask("a blue square at the right", mask=mask, seed=2)
+    assert result.ok, result.error
+    drawn = session.image("img_2")
+    assert drawn.role == "mask" and drawn.parent_ids == (before.id,)
+    (step,) = result.plan.steps
+    assert (step.op, step.args.target, step.args.prompt) == ("inpaint", "img_2",
+                                                             "a blue square at the right")
+    assert result.image.parent_ids == (before.id, "img_2")
+    old, new = before.open(), result.image.open()
+    assert old.crop((0, 0, 64, 128)).tobytes() == new.crop((0, 0, 64, 128)).tobytes()
+    assert old.crop((64, 0, 128, 128)).tobytes() != new.crop((64, 0, 128, 128)).tobytes()
+
+
+def test_a_mask_needs_an_image_of_its_size_and_some_white(atelier):
+    from PIL import Image
+
+    session = atelier.session("s")
+    with pytest.raises(UsageError, match="no image yet"):
+        session.ask("a red circle", mask=Image.new("L", (128, 128), 255))
+    session.ask(TWO, seed=1)
+    with pytest.raises(UsageError, match="the mask is 64x64 but the image is 128x128"):
+        session.ask("a red circle", mask=Image.new("L", (64, 64), 255))
+    with pytest.raises(UsageError, match="the mask is empty"):
+        session.ask("a red circle", mask=Image.new("L", (128, 128), 0))
+    assert len(session.history()) == 1

@@ -11,6 +11,10 @@ what text conditioning learns last), so the correction loop has something real t
 - `ignore_places`: `generate` draws the prompt's objects in a row across the middle, in the
   order the prompt names them, whatever places or relations it states;
 - `palette`: colours swapped on the way out ({"red": "purple"}: asked for red, drew purple).
+
+An inpaint whose target is a mask image (one the user drew) has no exact scene to simulate;
+its result is the input image with the mask's white pixels taken from the rendering of the
+prompt, which is what a perfect inpainting model would make of them.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ class WorldRunner:
         from world.scene import Scene
 
         self.calls.append((op, seed))
+        if op == "inpaint" and inputs.mask is not None:
+            return self._masked(args, inputs, seed)
         context = (PlanningContext.from_scene(detect(inputs.image).scene)
                    if inputs.image is not None else PlanningContext())
         step = Step(op=op, args=args.model_dump())
@@ -53,5 +59,25 @@ class WorldRunner:
                        for i, o in enumerate(objects)]
         objects = [o.replace(color=self.palette.get(o.color, o.color)) for o in objects]
         image = render(Scene(tuple(objects), scene.background))
+        params = {**args.model_dump(), "seed": seed}
+        return StepResult(images=[image], seed=seed, params_used=params, timings={"total": 0.0})
+
+    def _masked(self, args, inputs, seed):
+        from PIL import Image
+
+        from planners.context import PlanningContext
+        from planners.evaluate import SimulationError, simulate
+        from planners.plan import Plan, Step
+        from world.render import render
+
+        step = Step(op="generate", args={"prompt": args.prompt})
+        try:
+            scene = simulate(Plan.model_construct(rationale="", action="run", steps=[step]),
+                             PlanningContext())
+        except SimulationError as error:  # a prompt the world cannot draw
+            raise InputError("prompt", str(error)) from None
+        painted = render(scene).resize(inputs.image.size)
+        mask = inputs.mask.convert("L").point(lambda value: 255 if value > 127 else 0)
+        image = Image.composite(painted, inputs.image, mask)
         params = {**args.model_dump(), "seed": seed}
         return StepResult(images=[image], seed=seed, params_used=params, timings={"total": 0.0})

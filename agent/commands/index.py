@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.commands.arguments import positive_int
+from agent.commands.arguments import hit_count, positive_int, seed_value
 from agent.errors import AtelierError, UsageError
 
 
@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="render the seeded shapes-world demo collection and index it")
     build.add_argument("--n", type=positive_int, default=None,
                        help="demo collection size (default 2000)")
-    build.add_argument("--seed", type=int, default=None, help="demo collection seed (default 0)")
+    build.add_argument("--seed", type=seed_value, default=None,
+                       help="demo collection seed (default 0)")
     build.add_argument("--replace", action="store_true",
                        help="start the index afresh instead of adding to it")
     build.set_defaults(func=build_command)
@@ -63,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  help="the images closest to a text, an image, or both")
     search.add_argument("text", nargs="?", default=None)
     search.add_argument("--image", type=Path, default=None, metavar="PATH")
-    search.add_argument("--k", type=positive_int, default=5, help="number of hits (default 5)")
+    search.add_argument("--k", type=hit_count, default=5,
+                        help="number of hits (default 5, at most 1000)")
     search.add_argument("--tags", nargs="+", default=[], metavar="TAG",
                         help="only images that carry every one of these tags")
     search.add_argument("--diversity", type=unit_float, default=0.0,

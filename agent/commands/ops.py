@@ -109,8 +109,13 @@ def op_command(args: argparse.Namespace) -> int:
     if args.reference is not None:
         references[step_args.reference] = open_rgb(args.reference)
     mask = open_rgb(args.mask) if args.mask is not None else None
-    inputs = StepInputs(image=open_rgb(args.image) if args.image else None, mask=mask,
-                        references=references)
+    image = open_rgb(args.image) if args.image else None
+    if mask is not None and image is not None and mask.size != image.size:
+        # Checked before any model loads: a mismatch is the user's to fix, not the model's.
+        raise UsageError(f"--mask {args.mask} is {mask.width}x{mask.height} but --image "
+                         f"{args.image} is {image.width}x{image.height}; give a mask of the "
+                         "same size, white where to repaint")
+    inputs = StepInputs(image=image, mask=mask, references=references)
 
     # 3. Models and the run
     result = run_operation(args, spec.name, step_args, inputs)

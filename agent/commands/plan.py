@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cassette", type=Path, default=None, metavar="FILE",
                         help="with --llm: record replies to FILE, or replay them from it")
     parser.add_argument("--session", metavar="S", default=None,
-                        help="plan in the context of a saved session (not available yet)")
+                        help="plan in the context of a saved session: its turns, images and "
+                             "current image")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--scene", metavar="JSON", default=None,
                         help="the current image as a scene, e.g. from `atelier world detect`")
@@ -29,12 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=plan_command)
 
 
-def build_context(args: argparse.Namespace):
+def build_context(args: argparse.Namespace, request: str):
     from planners.context import PlanningContext
 
     if args.session:
-        raise UsageError("--session needs the session store, which is not available yet; "
-                         "give the current image with --image or --scene instead")
+        if args.scene or args.image:
+            raise UsageError("--session plans on the session's own current image; drop "
+                             "--scene and --image, or drop --session")
+        from agent.api import Atelier
+
+        with Atelier() as atelier:
+            return atelier.session(args.session, create=False).planning_context(request)
     if args.scene:
         from world.scene import Scene
 
@@ -86,18 +92,21 @@ def build_planner(args: argparse.Namespace):
 def plan_command(args: argparse.Namespace) -> int:
     from agent.errors import AtelierError
     from planners.cassette import CassetteMiss
-    from planners.plan import NotUnderstood, PlanError
+    from planners.plan import NotUnderstood, PlanError, PlannerUnavailable
 
-    if not args.request.strip():
-        raise UsageError("the request is empty; say what to draw or change")
-    context = build_context(args)
+    from agent.session import read_request
+
+    request = read_request(args.request)
+    context = build_context(args, request)
     planner = build_planner(args)
     try:
-        result = planner.plan(args.request, context)
+        result = planner.plan(request, context)
     except PlanError as error:
         raise AtelierError(f"the planner gave no usable plan: {error}") from None
     except CassetteMiss as error:
         raise UsageError(str(error)) from None
+    except PlannerUnavailable as error:
+        raise AtelierError(str(error)) from None
     if args.json:
         kind = "not_understood" if isinstance(result, NotUnderstood) else "plan"
         print(json.dumps({"result": kind, **result.model_dump(mode="json")}, indent=2))

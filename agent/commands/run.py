@@ -6,9 +6,8 @@ import secrets
 import time
 from pathlib import Path
 
+from agent.commands.arguments import MAX_SEED, seed_value
 from agent.errors import AtelierError
-
-MAX_SEED = 2**32 - 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,16 +32,6 @@ def add_llm_option(parser: argparse.ArgumentParser) -> None:
                              "(default: the offline rule planner)")
 
 
-def seed_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..{MAX_SEED}")
-    return value
-
-
 def new_session_name() -> str:
     return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -65,13 +54,21 @@ def print_turn(run, out=print) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from agent.api import Atelier
+    from agent.image_files import open_rgb
+    from agent.session import read_request
+    from agent.store import check_session_name
 
+    # Bad input is refused before anything is written: no empty session is left behind.
+    request = read_request(args.request)
+    if args.session:
+        check_session_name(args.session)
+    image = open_rgb(args.image) if args.image is not None else None
     atelier = Atelier(llm=args.llm)
     atelier.planner()  # a bad --llm fails here, before a session is started
     name = args.session or new_session_name()
     session = atelier.session(name)
     print(f"session {name}" + ("" if args.session else f" (continue it with --session {name})"))
-    run = session.stream(args.request, seed=args.seed, image=args.image)
+    run = session.stream(request, seed=args.seed, image=image)
     print(f"seed {run.seed}")
     print_turn(run)
     result = run.result

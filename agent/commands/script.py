@@ -5,7 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from agent.commands.arguments import whole_number
 from agent.commands.run import add_llm_option
+
+DEFAULT_BATCH = 8
+MAX_BATCH = 64  # one thread per session side by side; more only adds threads
+
+
+def batch_size(text: str) -> int:
+    return whole_number(text, 1, MAX_BATCH)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run scripted turns. FILE has one JSON object per line: "
                     '{"session": str, "request": str, "seed": int (optional), '
                     '"image": path (optional input image, relative to FILE\'s folder)}. '
-                    "Lines of one session run in file order; sessions are independent. DIR "
+                    "Lines of one session run in file order; sessions are independent, and up "
+                    "to --batch of them run side by side, their model calls batched. DIR "
                     "gets the run's own store and manifest.jsonl (one object per turn, in file "
                     "order). Exit code 1 when any turn failed.")
     parser.add_argument("file", type=Path, metavar="FILE")
@@ -23,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that stopped: every line without a recorded turn "
                              "runs, none twice")
+    parser.add_argument("--batch", type=batch_size, default=DEFAULT_BATCH, metavar="N",
+                        help="sessions run side by side; calls of theirs that run the same "
+                             "operation with the same settings share one batched model call "
+                             f"(default {DEFAULT_BATCH}; 1 runs the lines one at a time, in file "
+                             "order, for images identical bit for bit across resumed runs)")
     add_llm_option(parser)
     parser.set_defaults(func=script_command)
 
@@ -42,7 +56,7 @@ def script_command(args: argparse.Namespace) -> int:
     # The run's store is DIR; exemplars still come from the user's index.
     atelier = Atelier(home=args.out, llm=args.llm, retriever=default_retriever(atelier_home()))
     atelier.planner()  # a bad --llm is a usage error before any turn, not a failure per turn
-    run = ScriptRun(atelier, lines, args.out)
+    run = ScriptRun(atelier, lines, args.out, batch=args.batch)
 
     def report(entry: dict) -> None:
         status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"

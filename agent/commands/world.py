@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agent.commands.arguments import positive_int
+from agent.commands.arguments import positive_int, seed_value
 from agent.errors import UsageError
 
 
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sample", help="write N random scenes as PNGs plus scenes.jsonl with their captions"
     )
     sample.add_argument("--n", type=positive_int, required=True, help="number of scenes")
-    sample.add_argument("--seed", type=int, required=True, help="same seed, same files")
+    sample.add_argument("--seed", type=seed_value, required=True, help="same seed, same files")
     sample.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="new or empty output folder")
     sample.set_defaults(func=sample_command)

@@ -1,0 +1,22 @@
+"""The benchmark command's arguments, shared by `python -m bench` and `atelier bench`; kept
+apart from the harness so that `atelier --help` imports nothing else."""
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+SUITE_NAMES = ("compositional", "multiturn", "planner", "overhead", "sampling", "guidance",
+               "batching", "memory", "coldstart")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("suites", nargs="*", metavar="SUITE",
+                        help=f"suites to run (default: all of {', '.join(SUITE_NAMES)})")
+    parser.add_argument("--quick", action="store_true", help="small samples, for a rough look")
+    parser.add_argument("--models", type=Path, default=None, metavar="DIR",
+                        help="folder holding shapes-sd and shapes-ip2p (default: the shipped "
+                             "models)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
+                        help="where latest.json, report.md and plots/ go (default: "
+                             "bench/results)")

@@ -1,0 +1,175 @@
+"""The benchmark harness on tiny random models: every suite runs at its smallest size, and the
+results file, the report and the plots come out with the figures they promise. No timing is
+asserted; ratios are checked against the two measurements of the same run they come from."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+import tiny_diffusion
+from bench import harness
+from bench.harness import SUITES, Context, run_suites
+from bench.prompts import CATEGORIES, PROMPTS, load_prompts, make_prompts, render_jsonl
+
+PNG = b"\x89PNG\r\n\x1a\n"
+# The smallest sample of each suite that still exercises all of it.
+TINY = {"compositional": 1, "multiturn": 1, "overhead": 1, "sampling": 1, "sampling_steps": [2],
+        "batching": 3, "coldstart": 1}
+IN_PROCESS = ["compositional", "multiturn", "planner", "overhead", "sampling", "guidance",
+              "batching"]
+SUBPROCESS = ["memory", "coldstart"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
+
+    root = tmp_path_factory.mktemp("models")
+    StableDiffusionPipeline(**tiny_diffusion.components(root)).save_pretrained(root / "shapes-sd")
+    StableDiffusionInstructPix2PixPipeline(
+        **tiny_diffusion.components(root, unet_in_channels=8)).save_pretrained(root / "shapes-ip2p")
+    return root
+
+
+@pytest.fixture(scope="module")
+def results(tiny_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    context = Context(models=tiny_models, quick=True, device="cpu", sizes=TINY)
+    run_suites(IN_PROCESS, context, out, log=lambda *a: None)
+    return out
+
+
+# --- the prompt set --------------------------------------------------------------------------
+
+def test_the_prompt_set_is_the_one_the_code_makes():
+    rows = load_prompts()
+    assert len(rows) >= 500
+    assert {r["category"] for r in rows} == set(CATEGORIES)
+    assert all(sum(r["category"] == c for r in rows) >= 80 for c in CATEGORIES)
+    assert len({r["prompt"] for r in rows}) == len(rows)
+    assert PROMPTS.read_text() == render_jsonl(make_prompts())
+
+
+# --- the harness -----------------------------------------------------------------------------
+
+def test_every_suite_is_listed_for_help():
+    from bench.arguments import SUITE_NAMES
+
+    assert tuple(SUITES) == SUITE_NAMES
+
+
+def test_results_have_every_suite_with_its_stamp_and_summary(results):
+    latest = json.loads((results / "latest.json").read_text())
+    assert set(latest["suites"]) == set(IN_PROCESS)
+    for name, entry in latest["suites"].items():
+        assert "error" not in entry, (name, entry.get("error"))
+        assert {"title", "kind", "measured", "quick", "machine", "seconds", "figures"} <= set(entry)
+        assert entry["kind"] in ("quality", "cost") and entry["quick"] is True
+        assert {"cpu", "torch_threads", "device"} <= set(entry["machine"])
+        assert entry["figures"]["summary"], name
+        for row in entry["figures"]["summary"]:
+            assert {"figure", "value"} <= set(row)
+            if "ratio" in row:  # a ratio always comes with the baseline it divides by
+                assert "baseline" in row and "baseline_label" in row
+    figures = {name: entry["figures"] for name, entry in latest["suites"].items()}
+
+    compositional = figures["compositional"]
+    assert set(compositional["categories"]) == set(CATEGORIES)
+    for who in ("base", "agent"):
+        assert 0 <= compositional["all"][who] <= 1
+    assert len(compositional["outcomes"]) == len(CATEGORIES)
+
+    multiturn = figures["multiturn"]
+    assert len(multiturn["agent"]["per_turn"]) == len(multiturn["edit_model"]["per_turn"]) == 3
+
+    held = figures["planner"]["splits"]["heldout"]
+    assert held["cases"] > 0 and 0 <= held["rate"] <= 1
+
+    assert figures["guidance"]["all_one_call_per_step"] is True
+    assert figures["sampling"]["baseline"]["steps"] == 50
+    assert set(figures["sampling"]["curves"]) == {"ddim", "dpm++2m", "euler"}
+
+
+def test_ratios_are_computed_from_the_same_run(results):
+    latest = json.loads((results / "latest.json").read_text())
+    overhead = latest["suites"]["overhead"]["figures"]
+    assert overhead["ratio"] == pytest.approx(
+        overhead["median_turn_seconds"] / overhead["median_bare_seconds"], rel=1e-3)
+    batching = latest["suites"]["batching"]["figures"]
+    assert batching["speedup"] == pytest.approx(
+        batching["batched"]["turns_per_second"] / batching["one_at_a_time"]["turns_per_second"],
+        rel=1e-3)
+    assert batching["images"]["turns_compared"] == batching["turns"]
+    assert batching["images"]["max_pixel_difference"] <= 1
+    assert max(batching["batched"]["batch_sizes"]) > 1
+
+
+def test_report_and_plots(results):
+    report = (results / "report.md").read_text()
+    assert "| Suite | Figure | Value | Same-run baseline | Ratio | Target |" in report
+    assert "Quick run of" in report
+    for name in IN_PROCESS:
+        assert f"## {name}:" in report
+    for name in ("compositional", "multiturn", "sampling", "batching"):
+        plot = results / "plots" / f"{name}.png"
+        assert plot.read_bytes().startswith(PNG)
+        assert f"](plots/{name}.png)" in report
+
+
+def test_subprocess_suites(tiny_models, tmp_path):
+    context = Context(models=tiny_models, quick=True, device="cpu", sizes=TINY)
+    latest = run_suites(SUBPROCESS, context, tmp_path, log=lambda *a: None)
+    memory = latest["suites"]["memory"]["figures"]
+    assert "error" not in latest["suites"]["coldstart"]
+    assert memory["ratio"] == pytest.approx(
+        memory["all_adapters"]["peak_rss_mb"] / memory["text_to_image"]["peak_rss_mb"], abs=1e-3)
+    coldstart = latest["suites"]["coldstart"]["figures"]
+    assert coldstart["median_first_image_seconds"] > 0 and coldstart["median_help_seconds"] > 0
+
+
+def test_a_suite_run_again_replaces_only_its_entry_and_a_failure_is_kept(results, monkeypatch):
+    before = json.loads((results / "latest.json").read_text())
+    broken = types.ModuleType("bench_broken_suite")
+    broken.TITLE, broken.KIND = "always fails", "cost"
+
+    def fail(context):
+        raise RuntimeError("no such model")
+
+    broken.run = fail
+    monkeypatch.setitem(sys.modules, "bench_broken_suite", broken)
+    monkeypatch.setitem(SUITES, "broken", "bench_broken_suite")
+    context = Context(models=Path("unused"), quick=True, machine={"cpu": "test"})
+    after = run_suites(["planner", "broken"], context, results, log=lambda *a: None)
+    assert after["suites"]["broken"]["error"] == "RuntimeError: no such model"
+    assert after["suites"]["compositional"] == before["suites"]["compositional"]
+    assert after["suites"]["planner"]["measured"] >= before["suites"]["planner"]["measured"]
+    assert "| broken | failed: RuntimeError: no such model |" in (results / "report.md").read_text()
+
+
+def test_unknown_suites_and_missing_models_are_refused(tmp_path, capsys):
+    assert harness.main(["nosuch", "--out", str(tmp_path)]) == 2
+    assert "unknown suite 'nosuch'" in capsys.readouterr().err
+    assert harness.main(["planner", "--models", str(tmp_path / "none"),
+                         "--out", str(tmp_path)]) == 1
+    assert "bench needs the models" in capsys.readouterr().err
+    assert not (tmp_path / "latest.json").exists()
+
+
+def test_atelier_bench_is_a_command():
+    from agent.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "planner", "--quick"])
+    assert args.suites == ["planner"] and args.quick and args.func.__name__ == "bench_command"

@@ -1,0 +1,79 @@
+"""The shipped shapes planner (models/shapes-planner): it loads like any hub chat model, plans
+through the same `--llm hf:` path a user's local model takes, and its training script runs
+and resumes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "models" / "shapes-planner"
+CASES = REPO / "tests" / "data" / "planner_cases.jsonl"
+# A fixed mix of the evaluation set: compositions, edits, a follow-up, undo, a clarification,
+# and held-out phrasings. FLOOR sits just under what the shipped model measures on them.
+CASE_IDS = ("main-phrase-000", "main-phrase-001", "main-edit-000", "main-edit-001",
+            "main-turn-000", "main-other-030", "main-other-040", "heldout-phrase-000",
+            "heldout-edit-000", "heldout-hand-000")
+FLOOR = 0.7
+
+
+def test_folder_loads_with_auto_classes_and_a_chat_template():
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    model = AutoModelForCausalLM.from_pretrained(MODEL)
+    assert model.dtype == torch.float32  # stored fp16, computed fp32 on a CPU
+    assert sum(p.numel() for p in model.parameters()) <= 20_000_000
+    assert (MODEL / "model.safetensors").stat().st_size < 10 * 2**20
+    messages = [{"role": "system", "content": "long instructions"},
+                {"role": "user", "content": 'Session images: none yet\n\nRequest: "a red circle"'}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert "a red circle" in text and "long instructions" not in text
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=200, do_sample=False)
+    reply = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    data = json.loads(reply)
+    assert data["steps"][0]["op"] in ("generate", "layout")
+
+
+def test_requests_through_the_hf_provider_give_valid_plans():
+    pytest.importorskip("langchain_huggingface")
+    from planners.evaluate import evaluate, load_cases
+    from planners.llm import LLMPlanner
+    from planners.providers import chat_model
+
+    cases = {c.id: c for c in load_cases(CASES)}
+    planner = LLMPlanner(chat_model(f"hf:{MODEL}"))
+    report = evaluate(planner, [cases[i] for i in CASE_IDS])
+    assert report.first_valid >= len(CASE_IDS) - 1, report.failures
+    assert report.rate >= FLOOR, report.failures
+
+
+def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
+    from planners.context import PlanningContext
+    from planners.rules import RulePlanner
+    from training import planner as train
+    from training.planner_data import prompt_text, reply_text, target_reply
+
+    rows = []
+    for request in ("a red circle", "two blue squares at the top", "a green triangle left of "
+                    "a yellow circle", "undo"):
+        context = PlanningContext()
+        reply = reply_text(target_reply(RulePlanner().plan(request, context)))
+        rows.append(json.dumps({"prompt": prompt_text(context, request), "reply": reply}))
+    (tmp_path / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    tiny = ["--out", str(tmp_path), "--hidden", "32", "--layers", "1", "--heads", "2",
+            "--vocab", "300", "--batch-tokens", "1000", "--eval-every", "0", "--save-every", "1"]
+    assert train.main(tiny + ["--steps", "2"]) == 0
+    assert train.main(tiny + ["--steps", "3"]) == 0
+    assert "resumed at step 2" in capsys.readouterr().out
+    assert train.main(["--out", str(tmp_path), "--export", str(tmp_path / "export")]) == 0
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tmp_path / "export")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "export")
+    assert model.config.num_hidden_layers == 1
+    assert "3 AdamW steps" in (tmp_path / "export" / "README.md").read_text()
