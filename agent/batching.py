@@ -11,7 +11,7 @@ The scheduler is a step runner (agent/runner.py) that worker threads share. A wo
 waits until every live worker is either waiting on a call or done; then the calls that run
 the same operation with the same settings as the lowest-ranked waiting call (the runner's
 `batch_key`) run as one batched pipeline call, and the rest wait for the next round. Planning,
-checking and saving run in the workers meanwhile; model calls never overlap.
+checking and saving run in the workers between model calls; model calls never overlap.
 
 Which calls share a batch depends only on the ranks and on what each session asks for, not on
 thread timing, so a script makes the same batches on every run. Each call keeps its own seed
@@ -41,6 +41,8 @@ class _Call:
 
 @dataclass
 class Worker:
+    """One thread's place in the scheduler; `rank` orders its calls against the others'."""
+
     rank: int = 0
     waiting: _Call | None = field(default=None, repr=False)
 

@@ -64,7 +64,7 @@ def compare_images(first: Path, second: Path, a: list[dict], b: list[dict]) -> d
 
 
 def run(context) -> dict:
-    n = context.size("batching", quick=8, full=32)
+    n = context.size("batching", quick=16, full=64)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         script = tmp / "turns.jsonl"

@@ -69,7 +69,7 @@ def agent_turns(context, prompts: list[dict]) -> list[dict]:
 def run(context) -> dict:
     from bench.prompts import CATEGORIES, load_prompts, sample
 
-    per_category = context.size("compositional", quick=4, full=90)
+    per_category = context.size("compositional", quick=3, full=90)
     prompts = sample(load_prompts(), per_category)
     base, base_seconds = base_model(context, prompts)
     agent = agent_turns(context, prompts)

@@ -61,7 +61,7 @@ class Context:
     models: Path                          # the folder holding shapes-sd, shapes-ip2p, ...
     quick: bool = False
     device: str | None = None
-    sizes: dict[str, int] = field(default_factory=dict)   # per-suite sample sizes (tests)
+    sizes: dict[str, Any] = field(default_factory=dict)   # per-suite sample sizes (tests)
     machine: dict[str, Any] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -178,9 +178,6 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
         # Written after every suite, so an interrupted run keeps what it measured.
         latest.write_text(json.dumps(results, indent=2, default=str) + "\n")
         (out / "report.md").write_text(report(results))
-    results["order"] = [n for n in SUITES if n in results["suites"]]
-    latest.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (out / "report.md").write_text(report(results))
     return results
 
 
@@ -291,7 +288,7 @@ def markdown_table(table: dict) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     if value is None:
         return ""
     return str(value)
@@ -304,14 +301,15 @@ def percent(x: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from agent.config import models_dir
-
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    return run_command(parser.parse_args(argv), models_dir)
+    return run_command(parser.parse_args(argv))
 
 
-def run_command(args, models_dir) -> int:
+def run_command(args) -> int:
+    """Run the suites an argparse namespace (bench/arguments.py) names; the exit code."""
+    from agent.config import models_dir
+
     names = args.suites or list(DEFAULT_SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:

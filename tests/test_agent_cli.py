@@ -25,17 +25,6 @@ from agent.commands.chat import Chat
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    import tiny_diffusion
-    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
-
-    root = tmp_path_factory.mktemp("models")
-    StableDiffusionPipeline(**tiny_diffusion.components(root)).save_pretrained(root / "shapes-sd")
-    StableDiffusionInstructPix2PixPipeline(
-        **tiny_diffusion.components(root, unet_in_channels=8)).save_pretrained(root / "shapes-ip2p")
-    return root
-
 
 def env(home: Path, models: Path | None = None) -> dict:
     environment = {**os.environ, "ATELIER_HOME": str(home), "PYTHONPATH": str(REPO),

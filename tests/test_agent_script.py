@@ -176,18 +176,6 @@ def test_an_unreadable_input_image_fails_only_its_turn(tmp_path):
 
 # --- the real command, killed ---------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    """Tiny random diffusers models saved where ATELIER_MODELS expects the shipped ones."""
-    import tiny_diffusion
-    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
-
-    root = tmp_path_factory.mktemp("models")
-    StableDiffusionPipeline(**tiny_diffusion.components(root)).save_pretrained(root / "shapes-sd")
-    StableDiffusionInstructPix2PixPipeline(
-        **tiny_diffusion.components(root, unet_in_channels=8)).save_pretrained(root / "shapes-ip2p")
-    return root
-
 
 def atelier_env(home: Path, models: Path) -> dict:
     # One thread: tiny models on a shared machine run many times faster than with two.

@@ -34,21 +34,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def shipped_layout(tmp_path_factory):
-    """Tiny models saved under the shipped names, so ModelConfig.shipped finds them."""
-    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
-
-    root = tmp_path_factory.mktemp("models")
-    StableDiffusionPipeline(**tiny_diffusion.components(root)).save_pretrained(root / "shapes-sd")
-    StableDiffusionInstructPix2PixPipeline(
-        **tiny_diffusion.components(root, unet_in_channels=8)).save_pretrained(root / "shapes-ip2p")
-    return root
-
 
 @pytest.fixture(scope="module")
-def models(shipped_layout):
-    return ModelSet(ModelConfig.shipped(shipped_layout, device="cpu"))
+def models(tiny_models):
+    return ModelSet(ModelConfig.shipped(tiny_models, device="cpu"))
 
 
 def pixels(image) -> np.ndarray:
@@ -219,11 +208,11 @@ def test_calls_from_outside_the_workers_run_alone():
 
 # --- the scheduler, on diffusion models -----------------------------------------------------
 
-def test_script_batches_real_pipeline_calls(tmp_path, shipped_layout):
+def test_script_batches_real_pipeline_calls(tmp_path, tiny_models):
     script = write_script(tmp_path, [
         json.dumps({"session": f"s{i}", "request": request, "seed": i})
         for i, request in enumerate(["a red circle", "a blue square", "a green triangle"])])
-    config = ModelConfig.shipped(shipped_layout, device="cpu")
+    config = ModelConfig.shipped(tiny_models, device="cpu")
     alone, _ = run_script(script, tmp_path / "alone", config, batch=1)
     together, run = run_script(script, tmp_path / "together", config, batch=3)
     assert max(run.batch_sizes) == 3

@@ -373,17 +373,6 @@ def test_atelier_web_serves_the_page_until_ctrl_c(tmp_path):
         assert stop(process) == 0
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    import tiny_diffusion
-    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
-
-    root = tmp_path_factory.mktemp("models")
-    StableDiffusionPipeline(**tiny_diffusion.components(root)).save_pretrained(root / "shapes-sd")
-    StableDiffusionInstructPix2PixPipeline(
-        **tiny_diffusion.components(root, unet_in_channels=8)).save_pretrained(root / "shapes-ip2p")
-    return root
-
 
 @pytest.mark.slow
 def test_atelier_web_runs_turns_on_the_models(tmp_path, tiny_models):

@@ -75,6 +75,17 @@ def write_models(root: Path) -> dict[str, Path]:
     return paths
 
 
+def write_shipped_layout(root: Path) -> Path:
+    """Tiny text-to-image and edit folders named as the shipped models are; returns `root`."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
+
+    root = Path(root)
+    StableDiffusionPipeline(**components(root)).save_pretrained(root / "shapes-sd")
+    StableDiffusionInstructPix2PixPipeline(**components(root, unet_in_channels=8)).save_pretrained(
+        root / "shapes-ip2p")
+    return root
+
+
 def write_ip_adapter(root: Path, unet) -> Path:
     """A tiny IP-Adapter for `unet`, laid out like h94/IP-Adapter: models/image_encoder/ and
     models/ip-adapter.safetensors (image projection + a key/value pair per cross-attention)."""

@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--export", type=Path, default=None, help="write the shipped folder")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="with --export: a JSON file of measured figures for the card")
     args = parser.parse_args(argv)
 
     import torch
@@ -266,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     state_path = args.out / "state.pt"
     if args.export:
-        export(state_path, args.export)
+        figures = json.loads(args.figures.read_text()) if args.figures else None
+        export(state_path, args.export, figures)
         print(f"exported to {args.export}")
         return 0
 

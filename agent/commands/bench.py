@@ -17,7 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from agent.config import models_dir
     from bench.harness import run_command
 
-    return run_command(args, models_dir)
+    return run_command(args)
