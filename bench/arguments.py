@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-SUITE_NAMES = ("compositional", "multiturn", "planner", "overhead", "sampling", "guidance",
+SUITE_NAMES = ("compositional", "multiturn", "conversation", "planner", "overhead", "sampling", "guidance",
                "batching", "memory", "coldstart")
 
 

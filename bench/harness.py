@@ -35,6 +35,7 @@ from bench.arguments import RESULTS, add_arguments
 SUITES: dict[str, str] = {
     "compositional": "bench.compositional",
     "multiturn": "bench.multiturn",
+    "conversation": "bench.conversation",
     "planner": "bench.planner",
     "overhead": "bench.overhead",
     "sampling": "bench.sampling",

@@ -17,9 +17,9 @@ from bench.prompts import CATEGORIES, PROMPTS, load_prompts, make_prompts, rende
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # The smallest sample of each suite that still exercises all of it.
-TINY = {"compositional": 1, "multiturn": 1, "overhead": 1, "sampling": 1, "sampling_steps": [2],
+TINY = {"compositional": 1, "multiturn": 1, "conversation": 1, "overhead": 1, "sampling": 1, "sampling_steps": [2],
         "batching": 3, "coldstart": 1}
-IN_PROCESS = ["compositional", "multiturn", "planner", "overhead", "sampling", "guidance",
+IN_PROCESS = ["compositional", "multiturn", "conversation", "planner", "overhead", "sampling", "guidance",
               "batching"]
 SUBPROCESS = ["memory", "coldstart"]
 
@@ -83,6 +83,10 @@ def test_results_have_every_suite_with_its_stamp_and_summary(results):
 
     multiturn = figures["multiturn"]
     assert len(multiturn["agent"]["per_turn"]) == len(multiturn["edit_model"]["per_turn"]) == 3
+
+    conversation = figures["conversation"]
+    for run in ("with_correction", "without_correction"):
+        assert conversation[run]["turns"] == 3 and 0 <= conversation[run]["correct"] <= 1
 
     held = figures["planner"]["splits"]["heldout"]
     assert held["cases"] > 0 and 0 <= held["rate"] <= 1
@@ -164,3 +168,23 @@ def test_atelier_bench_is_a_command():
 
     args = build_parser().parse_args(["bench", "planner", "--quick"])
     assert args.suites == ["planner"] and args.quick and args.func.__name__ == "bench_command"
+
+
+def test_conversation_judge_passes_the_intended_images_and_fails_others():
+    from bench.conversation import judge, load_sessions
+    from world.detect import detect
+    from world.render import render
+    from world.scene import Scene
+
+    sessions = load_sessions()
+    assert sum(len(s["turns"]) for s in sessions) >= 100
+    for s in sessions:
+        previous = None
+        for turn in s["turns"]:
+            image = render(Scene.from_dict(turn["intended"]))
+            assert judge(image, turn, previous), (s["session"], turn["request"])
+            previous = detect(image).scene
+    # The picture from before an edit does not pass as its result.
+    edit_turn = sessions[0]["turns"][1]
+    before = render(Scene.from_dict(edit_turn["before"]))
+    assert not judge(before, edit_turn, detect(before).scene)
