@@ -9,7 +9,6 @@ import types
 from pathlib import Path
 
 import pytest
-import torch
 
 from bench import harness
 from bench.harness import SUITES, Context, run_suites
@@ -24,12 +23,7 @@ IN_PROCESS = ["compositional", "multiturn", "conversation", "planner", "overhead
 SUBPROCESS = ["memory", "coldstart"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

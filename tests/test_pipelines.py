@@ -23,13 +23,7 @@ SCENE = Scene((Obj("circle", "red", "large", 0.3, 0.3), Obj("square", "blue", "s
 REFERENCE = Scene((Obj("triangle", "green", "large", 0.5, 0.5),), "gray")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny tensors: more threads only contend with whatever else the machine runs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
