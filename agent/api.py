@@ -110,19 +110,20 @@ def make_planner(llm: Any):
     if llm is None:
         from planners.rules import RulePlanner
         return RulePlanner()
+    from agent.config import llm_call_timeout
     from planners.llm import LLMPlanner
 
     if isinstance(llm, str):
         from planners.providers import ProviderError, chat_model
 
         try:
-            return LLMPlanner(chat_model(llm))
+            return LLMPlanner(chat_model(llm), timeout=llm_call_timeout())
         except ProviderError as error:
             raise UsageError(str(error)) from None
     from langchain_core.language_models import BaseChatModel
 
     if isinstance(llm, BaseChatModel):
-        return LLMPlanner(llm)
+        return LLMPlanner(llm, timeout=llm_call_timeout())
     if callable(getattr(llm, "plan", None)):
         return llm  # a planner already
     raise UsageError(f"llm must be None, a PROVIDER:MODEL string or a LangChain chat model, "

@@ -25,3 +25,21 @@ def models_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(__file__).resolve().parents[1] / "models"
+
+
+def llm_call_timeout() -> float:
+    """Seconds one LLM call may take: $ATELIER_LLM_TIMEOUT, else the planner's default."""
+    from agent.errors import UsageError
+    from planners.llm import CALL_TIMEOUT_S
+
+    text = os.environ.get("ATELIER_LLM_TIMEOUT")
+    if not text:
+        return CALL_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"ATELIER_LLM_TIMEOUT={text!r} is not a positive number of seconds; "
+                         "set it to, for example, 60")
+    return seconds

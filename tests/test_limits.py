@@ -191,3 +191,17 @@ def test_the_plan_schema_has_its_own_ceilings():
         Step(op="generate", args={"prompt": "x", "steps": 201})
     with pytest.raises(ValidationError, match="2048"):
         Step(op="generate", args={"prompt": "x", "width": 4096})
+
+
+def test_the_llm_call_timeout_comes_from_the_environment(monkeypatch):
+    from agent.api import make_planner
+    from agent.errors import UsageError
+
+    chat = FlakyChat(script=[])
+    assert make_planner(chat).timeout == CALL_TIMEOUT_S
+    monkeypatch.setenv("ATELIER_LLM_TIMEOUT", "7.5")
+    assert make_planner(chat).timeout == 7.5
+    for bad in ("0", "-3", "soon", "inf", "nan"):
+        monkeypatch.setenv("ATELIER_LLM_TIMEOUT", bad)
+        with pytest.raises(UsageError, match="ATELIER_LLM_TIMEOUT.*positive number of seconds"):
+            make_planner(chat)

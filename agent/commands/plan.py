@@ -73,6 +73,7 @@ def build_planner(args: argparse.Namespace):
         from planners.rules import RulePlanner
 
         return RulePlanner()
+    from agent.config import llm_call_timeout
     from planners.cassette import CassetteChatModel
     from planners.llm import LLMPlanner
     from planners.providers import ProviderError, chat_model
@@ -83,10 +84,10 @@ def build_planner(args: argparse.Namespace):
         # A recorded session replays without the provider: no package, key or server needed.
         if not (args.cassette and args.cassette.is_file()):
             raise UsageError(str(error)) from None
-        return LLMPlanner(CassetteChatModel.replay(args.cassette))
+        return LLMPlanner(CassetteChatModel.replay(args.cassette), timeout=llm_call_timeout())
     if args.cassette:
         model = CassetteChatModel.wrap(model, args.cassette)
-    return LLMPlanner(model)
+    return LLMPlanner(model, timeout=llm_call_timeout())
 
 
 def plan_command(args: argparse.Namespace) -> int:
