@@ -54,12 +54,10 @@ def _event_lines(event: Event, paths: bool) -> list[str]:
         if event.passed:
             return [f"    check ({event.method}): passed"]
         return [f"    check ({event.method}) failed: {_short('; '.join(event.failures), 300)}"]
+    if isinstance(event, TurnDone):
+        verdict = _verdict_line(event)
+        return [verdict] if verdict else []
     return []
-
-
-def verdict_line(event: TurnDone) -> str | None:
-    line = _verdict_line(event)
-    return None if line is None else printable(line)
 
 
 def _verdict_line(event: TurnDone) -> str | None:

@@ -20,6 +20,18 @@ def _percent_axis(ax) -> None:
     ax.set_ylim(0, 1.05)
 
 
+def _finish(plt, fig, ax, path: Path, *, ylabel: str, title: str, percent: bool) -> None:
+    """Labels, legend and the PNG, as every chart ends."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if percent:
+        _percent_axis(ax)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float]], *,
                  ylabel: str, title: str, percent: bool = False) -> None:
     plt = _pyplot()
@@ -29,14 +41,7 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float]], 
         xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
         ax.bar(xs, values, width, label=name)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if percent:
-        _percent_axis(ax)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, ylabel=ylabel, title=title, percent=percent)
 
 
 def lines(path: Path, series: dict[str, tuple[list[float], list[float]]], *, xlabel: str,
@@ -51,11 +56,4 @@ def lines(path: Path, series: dict[str, tuple[list[float], list[float]]], *, xla
         label, value = reference
         ax.axhline(value, color="gray", linestyle="--", label=label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if percent:
-        _percent_axis(ax)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, ylabel=ylabel, title=title, percent=percent)

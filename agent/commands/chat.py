@@ -125,7 +125,7 @@ class Chat:
     def turn(self, request: str) -> None:
         from tqdm import tqdm
 
-        from agent.display import event_lines, failure_line, verdict_line
+        from agent.display import event_lines, failure_line
         from agent.events import PlanMade, StepStarted, TurnDone, TurnFailed
 
         run = self.session.stream(request, seed=self.seed)
@@ -149,9 +149,6 @@ class Chat:
                     if bar is not None:
                         bar.close()
                         bar = None
-                    line = verdict_line(event)
-                    if line:
-                        self.out(line)
                     image = run.result.image
                     self.out(f"current image: {image.id} {image.path}" if image
                              else "the canvas is empty")

@@ -86,8 +86,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from agent.api import Atelier
     from agent.demo import demo_index, run_demo_session
-    from agent.display import event_lines, failure_line, verdict_line
-    from agent.events import TurnDone, TurnFailed
+    from agent.display import event_lines, failure_line
+    from agent.events import TurnFailed
     from agent.image_files import open_rgb
     from agent.report import TurnView, write_contact_sheet, write_html
     from index.embedder import Embedder
@@ -108,11 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
     def on_event(event) -> None:
         for line in event_lines(event, paths=False):
             print(line)
-        if isinstance(event, TurnDone):
-            line = verdict_line(event)
-            if line:
-                print(line)
-        elif isinstance(event, TurnFailed):
+        if isinstance(event, TurnFailed):
             if event.kind == "model":
                 raise AtelierError(failure_line(event))
             print(failure_line(event))

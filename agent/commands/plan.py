@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from agent.commands.run import add_llm_option
 from agent.errors import UsageError
 
 
@@ -14,8 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Plan a request and print the plan (its reasoning and steps). Without "
                     "--llm the offline rule planner plans.")
     parser.add_argument("request", help="what to draw or change, in plain words")
-    parser.add_argument("--llm", metavar="SPEC", default=None,
-                        help="plan with an LLM: openai:MODEL, ollama:MODEL or hf:ID_OR_PATH")
+    add_llm_option(parser)
     parser.add_argument("--cassette", type=Path, default=None, metavar="FILE",
                         help="with --llm: record replies to FILE, or replay them from it")
     parser.add_argument("--session", metavar="S", default=None,

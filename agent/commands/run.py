@@ -38,17 +38,13 @@ def new_session_name() -> str:
 
 def print_turn(run, out=print) -> None:
     """Print a turn's events as they arrive; raises AtelierError when the turn fails."""
-    from agent.display import event_lines, failure_line, verdict_line
-    from agent.events import TurnDone, TurnFailed
+    from agent.display import event_lines, failure_line
+    from agent.events import TurnFailed
 
     for event in run:
         for line in event_lines(event, paths=False):
             out(line)
-        if isinstance(event, TurnDone):
-            line = verdict_line(event)
-            if line:
-                out(line)
-        elif isinstance(event, TurnFailed):
+        if isinstance(event, TurnFailed):
             raise AtelierError(failure_line(event))
 
 
