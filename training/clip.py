@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import Checkpointer, TimeBudget, parallel_chunks, pick_device
+from training.data import (Checkpointer, TimeBudget, cached_dataset, parallel_chunks, pick_device,
+                           pick_prompts)
 from training.tokenizer import write_tokenizer, world_words
 from world.captions import caption
 from world.phrasings import random_phrasing
@@ -81,14 +82,6 @@ def build_dataset(folder: Path, n: int, seed: int, workers: int) -> dict:
             "input_ids": torch.from_numpy(np.concatenate([i for _, i in chunks]))}
 
 
-def pick_texts(input_ids: torch.Tensor) -> torch.Tensor:
-    batch, variants, _ = input_ids.shape
-    caption_first = torch.rand(batch, device=input_ids.device) < 0.5
-    phrasing = torch.randint(1, variants, (batch,), device=input_ids.device)
-    choice = torch.where(caption_first, 0, phrasing)
-    return input_ids[torch.arange(batch, device=input_ids.device), choice]
-
-
 def main(argv=None) -> None:
     import open_clip
 
@@ -114,12 +107,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     folder = out / "model"
     prepare_folder(folder)
-    dataset_path = out / "dataset.pt"
-    if dataset_path.exists():
-        data = torch.load(dataset_path, weights_only=False)
-    else:
-        data = build_dataset(folder, args.dataset, args.seed + 1, args.workers)
-        torch.save(data, dataset_path)
+    data = cached_dataset(out / "dataset.pt",
+                          lambda: build_dataset(folder, args.dataset, args.seed + 1, args.workers))
     pixels, input_ids = data["pixels"].to(device), data["input_ids"].to(device)
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     model.to(device)
@@ -142,7 +131,7 @@ def main(argv=None) -> None:
     while not budget.finished(step):
         index = torch.randint(0, len(pixels), (args.batch,), device=device)
         images = pixels[index].permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        texts = pick_texts(input_ids[index])
+        texts = pick_prompts(input_ids[index])
         progress = budget.progress(step)
         scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * progress))
         for group in optimizer.param_groups:

@@ -28,6 +28,34 @@ def object_weights(images: torch.Tensor, scenes: list[Scene], object_weight: flo
     return 1.0 + (object_weight - 1.0) * is_object
 
 
+def pick_prompts(input_ids: torch.Tensor, empty_ids: torch.Tensor | None = None,
+                 dropout: float = 0.0) -> torch.Tensor:
+    """Per row of N x variants x length token ids (variant 0 the canonical caption, the rest
+    free phrasings): the empty prompt with chance `dropout` (for classifier-free guidance),
+    else the caption or one of the phrasings, half and half."""
+    batch, variants, _ = input_ids.shape
+    roll = torch.rand(batch, device=input_ids.device)
+    phrasing = torch.randint(1, variants, (batch,), device=input_ids.device)
+    choice = torch.where(roll < dropout + (1 - dropout) / 2, 0, phrasing)
+    ids = input_ids[torch.arange(batch, device=input_ids.device), choice]
+    if empty_ids is None:
+        return ids
+    return torch.where((roll < dropout)[:, None], empty_ids, ids)
+
+
+def cached_dataset(path, build) -> dict:
+    """The dataset saved at `path`, else `build()`, saved there: rendering is done once per run
+    folder, and a resumed run trains on the same data."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    data = build()
+    torch.save(data, path)
+    return data
+
+
 class Checkpointer:
     """Keeps `latest.pt` (model, optimiser, step, rng state) so training resumes where it stopped."""
 

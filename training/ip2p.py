@@ -19,8 +19,8 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from training.data import parallel_chunks, pick_device
-from training.sd import (SCHEDULER_CONFIG, add_run_arguments, cached_dataset, cached_tokenizer,
+from training.data import cached_dataset, parallel_chunks, pick_device
+from training.sd import (SCHEDULER_CONFIG, add_run_arguments, cached_tokenizer,
                          diffusion_loss, encode_images, encode_prompts, sample_training_scene,
                          save_atomically, signal_to_noise, token_ids, train_loop)
 from world.edits import sample_edit

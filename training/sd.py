@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 
-from training.data import Checkpointer, TimeBudget, parallel_chunks, pick_device, uint8_to_tensor
+from training.data import (Checkpointer, TimeBudget, cached_dataset, parallel_chunks, pick_device,
+                           pick_prompts, uint8_to_tensor)
 from world.captions import caption
 from world.render import render
 from world.sample import sample_scene
@@ -112,17 +113,6 @@ def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, d
             "scaling_factor": scaling_factor}
 
 
-def pick_prompts(input_ids: torch.Tensor, empty_ids: torch.Tensor, dropout: float) -> torch.Tensor:
-    """Per row: the empty prompt with chance `dropout` (for classifier-free guidance), else the
-    canonical caption or one of the free phrasings, half and half."""
-    batch, variants, _ = input_ids.shape
-    roll = torch.rand(batch, device=input_ids.device)
-    phrasing = torch.randint(1, variants, (batch,), device=input_ids.device)
-    choice = torch.where(roll < dropout + (1 - dropout) / 2, 0, phrasing)
-    ids = input_ids[torch.arange(batch, device=input_ids.device), choice]
-    return torch.where((roll < dropout)[:, None], empty_ids, ids)
-
-
 @torch.no_grad()
 def encode_prompts(text_encoder, tokenizer, prompts: list[str]) -> torch.Tensor:
     ids = token_ids(tokenizer, prompts).to(text_encoder.device)
@@ -198,14 +188,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-
-
-def cached_dataset(path: Path, build) -> dict:
-    if path.exists():
-        return torch.load(path, weights_only=False)
-    data = build()
-    torch.save(data, path)
-    return data
 
 
 def train_loop(unet, out: Path, args, batch_loss, export) -> None:
