@@ -1,9 +1,8 @@
 """The demo collection: seeded shapes-world scenes with their canonical captions.
 
-Plain random scenes almost never repeat an object (three red triangles turn up in about one
-scene in 5,000), so a share of the demo scenes are groups: one shape and colour two to four
-times, the rest of the canvas random. That gives count queries such as "three red triangles"
-something to find, as a real collection of repeated motifs would.
+A share of the demo scenes are groups (world.sample.sample_group_scene): one shape and colour
+two to four times, the rest of the canvas random. That gives count queries such as "three red
+triangles" something to find, as a real collection of repeated motifs would.
 """
 from __future__ import annotations
 
@@ -14,8 +13,8 @@ import numpy as np
 
 from world.captions import caption
 from world.render import render
-from world.sample import BACKGROUND_WEIGHTS, sample_object, sample_scene
-from world.scene import COLORS, MAX_OBJECTS, SHAPES, Scene
+from world.sample import sample_group_scene, sample_scene
+from world.scene import Scene
 
 DEMO_SIZE = 2000
 DEMO_SEED = 0
@@ -24,22 +23,7 @@ GROUP_SHARE = 0.4
 
 
 def demo_scene(rng: np.random.Generator) -> Scene:
-    if rng.random() >= GROUP_SHARE:
-        return sample_scene(rng)
-    shape, color = str(rng.choice(SHAPES)), str(rng.choice(list(COLORS)))
-    count = int(rng.integers(2, MAX_OBJECTS + 1))
-    extra = int(rng.integers(0, MAX_OBJECTS - count + 1))
-    background = str(rng.choice(list(BACKGROUND_WEIGHTS), p=list(BACKGROUND_WEIGHTS.values())))
-    while True:
-        objects = []
-        for i in range(count + extra):
-            kind = {"shape": shape, "color": color} if i < count else {}
-            obj = sample_object(rng, objects, **kind)
-            if obj is None:
-                break
-            objects.append(obj)
-        if len(objects) == count + extra:
-            return Scene(tuple(objects), background)
+    return sample_scene(rng) if rng.random() >= GROUP_SHARE else sample_group_scene(rng)
 
 
 def demo_scenes(n: int = DEMO_SIZE, seed: int = DEMO_SEED) -> list[Scene]:

@@ -70,6 +70,24 @@ def test_clip_training_writes_an_open_clip_folder(tmp_path):
     assert "color_zero_shot" in (tmp_path / "log.jsonl").read_text()
 
 
+def test_clip_training_can_start_from_a_model_folder(tmp_path):
+    from safetensors.torch import load_file
+
+    from training.clip import main
+
+    shipped = MODELS / "shapes-clip"
+    main(["--init", str(shipped), "--steps", "1", "--lr", "1e-12", "--batch", "8", "--dataset",
+          "16", "--group-share", "0.5", "--workers", "1", "--threads", "1", "--warmup", "1",
+          "--eval-every", "1000", "--out", str(tmp_path)])
+    assert (tmp_path / "export" / "tokenizer.json").read_bytes() == \
+        (shipped / "tokenizer.json").read_bytes()
+    before = load_file(shipped / "open_clip_model.safetensors")
+    after = load_file(tmp_path / "export" / "open_clip_model.safetensors")
+    assert before.keys() == after.keys()
+    for name, weight in before.items():
+        assert (after[name].float() - weight.float()).abs().max() < 1e-3, name
+
+
 def test_ship_stores_half_precision_unets_and_links_shared_parts(text_to_image_run, tmp_path):
     from safetensors.torch import load_file
 

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import (Checkpointer, TimeBudget, cached_dataset, parallel_chunks, pick_device,
-                           pick_prompts)
+from training.data import (Checkpointer, TimeBudget, add_run_arguments, cached_dataset,
+                           parallel_chunks, pick_prompts, start_run)
 from training.tokenizer import write_tokenizer, world_words
 from world.captions import caption
 from world.phrasings import random_phrasing
 from world.render import render
-from world.sample import sample_scene
+from world.sample import sample_group_scene, sample_scene
 
 CONTEXT_LENGTH = 48
 WIDTH = 128
@@ -46,9 +46,16 @@ def model_config(vocab_size: int) -> dict:
     }
 
 
-def prepare_folder(folder: Path) -> None:
-    """Config and tokenizer files, written once; weights come from training."""
+def prepare_folder(folder: Path, init: Path | None = None) -> None:
+    """Config and tokenizer files (the `init` model's, when starting from one), written once;
+    weights come from training."""
+    import shutil
+
     folder.mkdir(parents=True, exist_ok=True)
+    if init is not None and not (folder / "open_clip_config.json").exists():
+        for item in Path(init).iterdir():
+            if item.is_file() and not item.name.endswith(".safetensors"):
+                shutil.copy(item, folder / item.name)
     if not (folder / "open_clip_config.json").exists():
         vocab_size = write_tokenizer(folder, world_words(), CONTEXT_LENGTH)
         (folder / "open_clip_config.json").write_text(json.dumps(model_config(vocab_size), indent=2))
@@ -59,15 +66,18 @@ def prepare_folder(folder: Path) -> None:
 PHRASINGS_PER_SCENE = 3
 
 
-def scene_chunk(folder: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """`count` scenes as preprocessed uint8 images (exactly what `preprocess` gives, before its
-    normalisation) and the token ids of each one's caption and phrasings. Runs in a worker."""
+def scene_chunk(folder: str, group_share: float, seed: int, count: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """`count` scenes (a `group_share` of them repeated motifs, so that counts are learnt) as
+    preprocessed uint8 images (exactly what `preprocess` gives, before its normalisation) and
+    the token ids of each one's caption and phrasings. Runs in a worker."""
     import open_clip
 
     rng = np.random.default_rng(seed)
     _, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
-    scenes = [sample_scene(rng) for _ in range(count)]
+    scenes = [sample_group_scene(rng) if rng.random() < group_share else sample_scene(rng)
+              for _ in range(count)]
     images = torch.stack([preprocess(render(s)) for s in scenes])
     # Normalisation is (x - 0.5) / 0.5 of x = pixel / 255: undone exactly to store bytes.
     pixels = ((images * 0.5 + 0.5) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -76,8 +86,8 @@ def scene_chunk(folder: str, seed: int, count: int) -> tuple[np.ndarray, np.ndar
     return pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy()
 
 
-def build_dataset(folder: Path, n: int, seed: int, workers: int) -> dict:
-    chunks = parallel_chunks(partial(scene_chunk, str(folder)), seed, n, workers)
+def build_dataset(folder: Path, n: int, seed: int, workers: int, group_share: float = 0.0) -> dict:
+    chunks = parallel_chunks(partial(scene_chunk, str(folder), group_share), seed, n, workers)
     return {"pixels": torch.from_numpy(np.concatenate([p for p, _ in chunks])),
             "input_ids": torch.from_numpy(np.concatenate([i for _, i in chunks]))}
 
@@ -86,29 +96,22 @@ def main(argv=None) -> None:
     import open_clip
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=192)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--dataset", type=int, default=100_000, help="scenes rendered once")
-    parser.add_argument("--minutes", type=float, default=0.0,
-                        help="wall-time budget; the schedule ends on time (0: steps only)")
+    add_run_arguments(parser, steps=3000, batch=192, lr=1e-3, warmup=200, dataset=100_000,
+                      out="checkpoints/clip")
     parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="checkpoints/clip")
+    parser.add_argument("--group-share", type=float, default=0.25,
+                        help="share of scenes that repeat one shape and colour (counts)")
+    parser.add_argument("--init", type=Path,
+                        help="open_clip folder to start from: its tokenizer and weights, a fresh "
+                             "optimiser (ignored when resuming)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = pick_device(args.device)
+    device = start_run(args)
 
     out = Path(args.out)
     folder = out / "model"
-    prepare_folder(folder)
-    data = cached_dataset(out / "dataset.pt",
-                          lambda: build_dataset(folder, args.dataset, args.seed + 1, args.workers))
+    prepare_folder(folder, args.init)
+    data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
+        folder, args.dataset, args.seed + 1, args.workers, args.group_share))
     pixels, input_ids = data["pixels"].to(device), data["input_ids"].to(device)
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     model.to(device)
@@ -125,6 +128,11 @@ def main(argv=None) -> None:
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
         torch.set_rng_state(state["torch_rng"])
+    elif args.init is not None:
+        from safetensors.torch import load_file
+
+        weights = load_file(str(Path(args.init) / "open_clip_model.safetensors"))
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
     budget = TimeBudget(args.steps, args.minutes)
     log = open(out / "log.jsonl", "a")
     model.train()

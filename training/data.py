@@ -1,5 +1,8 @@
-"""Training data from the world's sampler and renderer: images as [-1, 1] tensors."""
+"""Training data from the world's sampler and renderer: images as [-1, 1] tensors; and what
+every training script shares: its run options, device and checkpoints."""
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 import torch
@@ -74,6 +77,30 @@ class Checkpointer:
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(self.path)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, steps: int, batch: int, lr: float,
+                      warmup: int, dataset: int, out: str) -> None:
+    """The options every dataset-rendering training script has, with that script's defaults."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--dataset", type=int, default=dataset, help="scenes rendered once")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="wall-time budget; the schedule ends on time (0: steps only)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=out)
+
+
+def start_run(args: argparse.Namespace) -> torch.device:
+    """Threads and seed from the options, then the device to train on."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return pick_device(args.device)
 
 
 def pick_device(name: str) -> torch.device:

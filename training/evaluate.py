@@ -85,7 +85,33 @@ def clip_figures(model, preprocess, tokenizer, n_pairs: int = 1000, n_single: in
     ranks = (text_features @ image_features.T).argsort(dim=-1, descending=True)[:, :5]
     hits = (ranks == torch.arange(n_pairs)[:, None]).any(-1)
     figures["text_to_image_recall@5"] = round(hits.float().mean().item(), 4)
+    figures["count_zero_shot"] = count_zero_shot(encode_texts, encode_images, n_single, seed)
     return figures
+
+
+def count_zero_shot(encode_texts, encode_images, n: int, seed: int) -> float:
+    """3-way: does "two / three / four red squares" pick the count of a scene's repeated
+    kind? Scenes repeat one shape and colour two to four times among other objects."""
+    from world.phrasings import NUMBER_WORDS
+    from world.sample import sample_group_scene
+
+    rng = np.random.default_rng(seed + 7)  # its own stream: the other figures stay comparable
+    scenes, kinds = [], []
+    while len(scenes) < n:
+        scene = sample_group_scene(rng)
+        shape, color = scene.objects[0].shape, scene.objects[0].color
+        count = sum((o.shape, o.color) == (shape, color) for o in scene.objects)
+        if 2 <= count <= 4:
+            scenes.append(scene)
+            kinds.append((shape, color, count))
+    image_features = encode_images(scenes)
+    names = sorted({(shape, color) for shape, color, _ in kinds})
+    texts = encode_texts([f"{NUMBER_WORDS[c]} {color} {shape}s"
+                          for shape, color in names for c in (2, 3, 4)]).view(len(names), 3, -1)
+    right = 0
+    for features, (shape, color, count) in zip(image_features, kinds):
+        right += int((texts[names.index((shape, color))] @ features).argmax()) + 2 == count
+    return round(right / n, 4)
 
 
 def single_object_prompts(n: int, seed: int = HELD_OUT_SEED + 1):

@@ -19,8 +19,8 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from training.data import cached_dataset, parallel_chunks, pick_device
-from training.sd import (SCHEDULER_CONFIG, add_run_arguments, cached_tokenizer,
+from training.data import cached_dataset, parallel_chunks, start_run
+from training.sd import (SCHEDULER_CONFIG, add_unet_arguments, cached_tokenizer,
                          diffusion_loss, encode_images, encode_prompts, sample_training_scene,
                          save_atomically, signal_to_noise, token_ids, train_loop)
 from world.edits import sample_edit
@@ -70,19 +70,11 @@ def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, d
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sd", required=True, help="shapes-sd folder to start from and share")
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--dataset", type=int, default=30000)
+    add_unet_arguments(parser, steps=6000, lr=5e-4, warmup=100, dataset=30000,
+                       out="checkpoints/ip2p")
     parser.add_argument("--drop", type=float, default=0.05, help="chance of dropping each condition")
-    parser.add_argument("--export-every", type=int, default=1000)
-    parser.add_argument("--out", default="checkpoints/ip2p")
-    add_run_arguments(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = pick_device(args.device)
+    device = start_run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sd = Path(args.sd)

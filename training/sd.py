@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 
-from training.data import (Checkpointer, TimeBudget, cached_dataset, parallel_chunks, pick_device,
-                           pick_prompts, uint8_to_tensor)
+from training.data import (Checkpointer, TimeBudget, add_run_arguments, cached_dataset,
+                           parallel_chunks, pick_prompts, start_run, uint8_to_tensor)
 from world.captions import caption
 from world.render import render
 from world.sample import sample_scene
@@ -177,17 +177,15 @@ def restore_training_state(state: dict, unet, ema, optimizer) -> int:
     return state["step"]
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every UNet training run shares."""
-    parser.add_argument("--minutes", type=float, default=0.0,
-                        help="wall-time budget; the schedule ends on time (0: steps only)")
+def add_unet_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: float, warmup: int,
+                       dataset: int, out: str) -> None:
+    """Options every UNet training run shares, beyond those of every training script."""
+    add_run_arguments(parser, steps=steps, batch=32, lr=lr, warmup=warmup, dataset=dataset,
+                      out=out)
+    parser.add_argument("--export-every", type=int, default=1000)
     parser.add_argument("--min-snr-gamma", type=float, default=5.0)
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--init", help="UNet folder to start from (a fresh optimiser; ignored when resuming)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def train_loop(unet, out: Path, args, batch_loss, export) -> None:
@@ -222,19 +220,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vae", required=True, help="AutoencoderKL folder")
     parser.add_argument("--clip", required=True, help="open_clip shapes-clip folder")
-    parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--dataset", type=int, default=40000)
+    add_unet_arguments(parser, steps=8000, lr=1e-3, warmup=200, dataset=40000,
+                       out="checkpoints/sd")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
-    parser.add_argument("--export-every", type=int, default=1000)
-    parser.add_argument("--out", default="checkpoints/sd")
-    add_run_arguments(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = pick_device(args.device)
+    device = start_run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -41,3 +41,23 @@ def sample_scene(rng: np.random.Generator, n_objects: int | None = None,
             objects.append(obj)
         if len(objects) == count:
             return Scene(tuple(objects), background)
+
+
+def sample_group_scene(rng: np.random.Generator) -> Scene:
+    """A scene with one shape and colour two to four times, the rest of the canvas random:
+    repeated motifs, which plain random scenes almost never have (three red triangles turn up
+    in about one scene in 5,000), so that counts have something to be learnt and found from."""
+    shape, color = str(rng.choice(SHAPES)), str(rng.choice(list(COLORS)))
+    count = int(rng.integers(2, MAX_OBJECTS + 1))
+    extra = int(rng.integers(0, MAX_OBJECTS - count + 1))
+    background = str(rng.choice(list(BACKGROUND_WEIGHTS), p=list(BACKGROUND_WEIGHTS.values())))
+    while True:
+        objects = []
+        for i in range(count + extra):
+            kind = {"shape": shape, "color": color} if i < count else {}
+            obj = sample_object(rng, objects, **kind)
+            if obj is None:
+                break
+            objects.append(obj)
+        if len(objects) == count + extra:
+            return Scene(tuple(objects), background)
