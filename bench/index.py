@@ -10,7 +10,8 @@
 2. Embedding throughput, batched against one image at a time. Target >= 3x.
 3. FAISS at scale: synthetic 512-d vectors; the index type Atelier picks for that size
    against exact search: recall@10, query speed-up, build time, bytes per vector. Targets
-   recall@10 >= 0.95 at >= 20x speed.
+   recall@10 >= 0.95 at >= 20x the speed of a query asked alone (as a search is); the speed-up
+   for a batch of queries, against exact search as one matrix product, is reported too.
 
 Figures 1 and 2 need the shipped shapes-clip (or --model); --skip-model runs figure 3 alone.
 """
@@ -126,6 +127,18 @@ def synthetic_vectors(n: int, dim: int, seed: int = 1338, chunk: int = 100_000) 
     return out
 
 
+def timed_search(search, query: np.ndarray, singles: int):
+    """(the ids `search` finds for all queries in one call, that call's seconds, seconds per
+    query for the first `singles` queries asked one at a time)."""
+    start = time.perf_counter()
+    found = search(query)
+    batch = time.perf_counter() - start
+    start = time.perf_counter()
+    for q in query[:singles]:
+        search(q[None])
+    return found, batch, (time.perf_counter() - start) / singles
+
+
 def faiss_figures(n: int, dim: int, queries: int, factory: str | None, singles: int = 100
                   ) -> dict:
     from index import vectors as vx
@@ -135,13 +148,8 @@ def faiss_figures(n: int, dim: int, queries: int, factory: str | None, singles: 
     base, query = data[:n], np.ascontiguousarray(data[n:])
     generated = time.perf_counter() - start
 
-    start = time.perf_counter()
-    _, truth = vx.exact_knn(base, query, 10)
-    exact_batch = time.perf_counter() - start
-    start = time.perf_counter()
-    for q in query[:singles]:
-        vx.exact_knn(base, q[None], 10)
-    exact_single = (time.perf_counter() - start) / singles
+    truth, exact_batch, exact_single = timed_search(lambda q: vx.exact_knn(base, q, 10)[1],
+                                                    query, singles)
 
     factory = factory or vx.choose_factory(n, dim)
     if factory == vx.EXACT_FACTORY:
@@ -151,13 +159,8 @@ def faiss_figures(n: int, dim: int, queries: int, factory: str | None, singles: 
     index, factory, params = vx.build(factory, dim, base, np.arange(n, dtype=np.int64))
     built = time.perf_counter() - start
 
-    start = time.perf_counter()
-    _, found = vx.search(index, query, 10)
-    approx_batch = time.perf_counter() - start
-    start = time.perf_counter()
-    for q in query[:singles]:
-        vx.search(index, q[None], 10)
-    approx_single = (time.perf_counter() - start) / singles
+    found, approx_batch, approx_single = timed_search(lambda q: vx.search(index, q, 10)[1],
+                                                      query, singles)
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,7 +247,7 @@ def main(argv=None) -> int:
           f"({mark(f['speedup_single'] >= TARGET_QUERY_SPEEDUP)}: >= {TARGET_QUERY_SPEEDUP:.0f}x)")
     print(f"   {f['queries']} queries in one batch: exact {f['exact_ms_batch']:.3f} ms/query, "
           f"approximate {f['approx_ms_batch']:.3f} ms/query: {f['speedup_batch']:.0f}x  "
-          f"({mark(f['speedup_batch'] >= TARGET_QUERY_SPEEDUP)}: >= {TARGET_QUERY_SPEEDUP:.0f}x)")
+          "(throughput against one matrix product; the target is a query's own speed, above)")
     return 0
 
 
