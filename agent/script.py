@@ -27,6 +27,9 @@ the same images every time it runs whole; a batched image equals the one-at-a-ti
 to float rounding, so a resumed run, which batches what is left, may differ from an
 uninterrupted one by that much. `batch=1` runs the lines one after another in file order. The
 manifest gets each turn as it completes and is rewritten in file order at the end.
+
+agent/ray_script.py runs the pending sessions on Ray actors instead (`--engine ray`), each
+line through the same `run_line`.
 """
 from __future__ import annotations
 
@@ -188,6 +191,12 @@ class ScriptRun:
         self.seeds = derived_seeds(lines)
         self.batch_sizes: list[int] = []   # the model calls of the last batched run, by size
 
+    @property
+    def out_of_order(self) -> bool:
+        """Do turns complete in another order than the file's (so the manifest is rewritten
+        in file order at the end)?"""
+        return self.batch > 1
+
     @staticmethod
     def check_folder(out: Path, resume: bool) -> None:
         out = Path(out)
@@ -253,7 +262,7 @@ class ScriptRun:
                     on_turn(entry)
         order = {line.key: i for i, line in enumerate(self.lines)}
         entries.sort(key=lambda e: order[f"{KEY_PREFIX}{e['line']}"])
-        if self.batch > 1:  # turns were appended as they completed
+        if self.out_of_order:  # turns were appended as they completed
             write_durably(manifest_path, "".join(json.dumps(e) + "\n" for e in entries))
         return entries
 

@@ -540,3 +540,99 @@ class Store:
         """Make an earlier image current; later turns build on it."""
         with self.transaction() as db:
             self._push(db, session_id, number, "branch")
+
+    # --- copying turns between stores -----------------------------------------------------
+
+    def export_turns(self, name: str, after: int = 0) -> dict | None:
+        """The turns of session `name` numbered above `after`: their rows, images (rows and
+        PNG bytes), plans and events, with the session's undo line and image counter. What
+        `import_turns` needs to bring another store's copy of the session level with this
+        one (agent/ray_script.py: a worker runs turns in a store of its own and the driver
+        commits them into the run's store). None when the store has no such session."""
+        with self._lock:
+            # One read transaction, so the rows come from one moment even if a writer is busy.
+            self._db.execute("BEGIN")
+            try:
+                return self._export(name, after)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _export(self, name: str, after: int) -> dict | None:
+        session = self._db.execute("SELECT * FROM sessions WHERE name = ?", (name,)).fetchone()
+        if session is None:
+            return None
+
+        def rows(sql: str, *args) -> list[dict]:
+            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+
+        turns = rows("SELECT * FROM turns WHERE session_id = ? AND number > ? ORDER BY number",
+                     session["id"], after)
+        of_turns = ("SELECT x.* FROM {} x JOIN turns t ON x.turn_id = t.id WHERE "
+                    "t.session_id = ? AND t.number > ? ORDER BY x.id")
+        images = rows(of_turns.format("images"), session["id"], after)
+        return {
+            "session": name, "after": after, "created": session["created"],
+            "position": session["position"],
+            "next_image": session["next_image"], "turns": turns, "images": images,
+            "plans": rows(of_turns.format("plans"), session["id"], after),
+            "events": rows(of_turns.format("events"), session["id"], after),
+            "states": rows("SELECT position, image, reason FROM states WHERE session_id = ? "
+                           "ORDER BY position", session["id"]),
+            "files": {image["sha256"]: read_file(self.home / image["path"], image["sha256"])
+                      for image in images},
+        }
+
+    def import_turns(self, export: dict) -> None:
+        """Add the turns of an `export_turns` result, in one transaction, and take over its
+        undo line and image counter. Image files are written first, as a turn's are. Refused
+        unless this store's copy of the session ends where the export starts (turn `after`):
+        the copies would diverge."""
+        for sha, data in export["files"].items():
+            written, _ = self.write_image_file(data)
+            if written != sha:
+                raise StoreError(f"an image of session {export['session']!r} arrived damaged "
+                                 "(its bytes do not match its sha256)")
+        try:
+            with self.transaction() as db:
+                self._import(db, export)
+        except sqlite3.IntegrityError as error:
+            raise StoreError(f"session {export['session']!r} already has some of the turns "
+                             f"being copied into {self.path} ({error}); the two copies of the "
+                             "session have diverged") from None
+
+    @staticmethod
+    def _import(db: sqlite3.Connection, export: dict) -> None:
+        def insert(table: str, row: dict) -> int:
+            # Column names come from this module's own SELECT * of the same schema.
+            columns = [c for c in row if c != "id"]
+            return db.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                              f"({', '.join('?' * len(columns))})",
+                              [row[c] for c in columns]).lastrowid
+
+        found = db.execute("SELECT id FROM sessions WHERE name = ?",
+                           (export["session"],)).fetchone()
+        if found is None:
+            session_id = insert("sessions", {"name": export["session"],
+                                             "created": export["created"]})
+        else:
+            session_id = found["id"]
+        last = db.execute("SELECT COALESCE(MAX(number), 0) FROM turns WHERE session_id = ?",
+                          (session_id,)).fetchone()[0]
+        if last != export["after"]:
+            raise StoreError(f"session {export['session']!r} has {last} turn(s) here, but the "
+                             f"turns being copied follow turn {export['after']}; the two copies "
+                             "of the session have diverged")
+        turn_ids = {}
+        for turn in export["turns"]:
+            turn_ids[turn["id"]] = insert("turns", {**turn, "session_id": session_id})
+        for image in export["images"]:
+            insert("images", {**image, "session_id": session_id,
+                              "turn_id": turn_ids[image["turn_id"]]})
+        for table in ("plans", "events"):
+            for row in export[table]:
+                insert(table, {**row, "turn_id": turn_ids[row["turn_id"]]})
+        db.execute("DELETE FROM states WHERE session_id = ?", (session_id,))
+        for state in export["states"]:
+            insert("states", {**state, "session_id": session_id})
+        db.execute("UPDATE sessions SET position = ?, next_image = MAX(next_image, ?) "
+                   "WHERE id = ?", (export["position"], export["next_image"], session_id))

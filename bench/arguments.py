@@ -6,12 +6,14 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 SUITE_NAMES = ("compositional", "multiturn", "conversation", "planner", "overhead", "sampling", "guidance",
-               "batching", "memory", "coldstart")
+               "batching", "memory", "coldstart", "ray")
+DEFAULT_NAMES = tuple(name for name in SUITE_NAMES if name != "ray")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("suites", nargs="*", metavar="SUITE",
-                        help=f"suites to run (default: all of {', '.join(SUITE_NAMES)})")
+                        help=f"suites to run (default: all of {', '.join(DEFAULT_NAMES)}; ray, "
+                             "which needs pip install 'atelier-agent[scale]', runs when named)")
     parser.add_argument("--quick", action="store_true", help="small samples, for a rough look")
     parser.add_argument("--models", type=Path, default=None, metavar="DIR",
                         help="folder holding shapes-sd and shapes-ip2p (default: the shipped "

@@ -43,8 +43,11 @@ SUITES: dict[str, str] = {
     "batching": "bench.batching",
     "memory": "bench.memory",
     "coldstart": "bench.coldstart",
+    "ray": "bench.ray_scale",
 }
-DEFAULT_SUITES = tuple(SUITES)
+# Run only when named: the ray suite needs the scale extra (pip install 'atelier-agent[scale]').
+OPTIONAL_SUITES = ("ray",)
+DEFAULT_SUITES = tuple(name for name in SUITES if name not in OPTIONAL_SUITES)
 
 
 def suite_module(name: str):

@@ -125,7 +125,7 @@ def train(index, vectors: np.ndarray, seed: int = 0) -> None:
     if index.is_trained:
         return
     ivf = faiss().try_extract_index_ivf(index)
-    cap = 64 * ivf.nlist if ivf is not None else 65_536
+    cap = training_cap(index)
     if len(vectors) > cap:
         rows = np.sort(np.random.default_rng(seed).choice(len(vectors), cap, replace=False))
         vectors = vectors[rows]
@@ -134,6 +134,12 @@ def train(index, vectors: np.ndarray, seed: int = 0) -> None:
             f"an index with {ivf.nlist} inverted lists needs at least that many vectors to "
             f"train; there are {len(vectors)}: use '{EXACT_FACTORY}' or fewer lists")
     index.train(vectors)
+
+
+def training_cap(index) -> int:
+    """How many vectors `train` uses at most: a sample beyond this teaches k-means nothing."""
+    ivf = faiss().try_extract_index_ivf(index)
+    return 64 * ivf.nlist if ivf is not None else 65_536
 
 
 def set_search_params(index, params: str) -> None:
@@ -194,26 +200,44 @@ def tune(index, vectors: np.ndarray, ids: np.ndarray, held: np.ndarray,
     other row); '' where there is nothing to tune. Tuning by measured recall rather than a
     fixed value follows autofaiss: the right value depends on how the data clusters. With too
     little data to measure, the most thorough setting."""
-    f = faiss()
-    ivf = f.try_extract_index_ivf(index)
-    hnsw = _hnsw(index)
+    if tunable(index) is None:
+        return ""
+    queries = np.ascontiguousarray(vectors[held])
+    truth = None
+    if len(held) >= 10 and len(vectors) - len(held) >= k:
+        # Exact neighbours among the rows the index holds: search all rows for enough extra
+        # results to drop the held-out ones.
+        _, rows = exact_knn(vectors, queries, k + len(held))
+        out = np.zeros(len(vectors), dtype=bool)
+        out[held] = True
+        truth = [ids[r[~out[r]][:k]] for r in rows]
+    return tune_against(index, queries, truth, target, k)
+
+
+def tunable(index) -> tuple[str, list[int]] | None:
+    """The search parameter of an approximate index and the values `tune` tries, cheapest
+    first; None for an exact index."""
+    ivf = faiss().try_extract_index_ivf(index)
     if ivf is not None:
         steps = (1, 2, 4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384,
                  512)
-        name, values = "nprobe", [v for v in steps if v < ivf.nlist] + [ivf.nlist]
-    elif hnsw is not None:
-        name, values = "efSearch", [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024]
-    else:
+        return "nprobe", [v for v in steps if v < ivf.nlist] + [ivf.nlist]
+    if _hnsw(index) is not None:
+        return "efSearch", [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024]
+    return None
+
+
+def tune_against(index, queries: np.ndarray, truth, target: float = TUNE_TARGET,
+                 k: int = 10) -> str:
+    """`tune` given the queries and each one's exact top-k ids among what the index holds
+    (`truth`, None where there was too little data to measure: then the most thorough
+    setting)."""
+    knob = tunable(index)
+    if knob is None:
         return ""
-    if len(held) < 10 or len(vectors) - len(held) < k:
+    name, values = knob
+    if truth is None:
         return f"{name}={values[-1]}"
-    queries = np.ascontiguousarray(vectors[held])
-    # Exact neighbours among the rows the index holds: search all rows for enough extra
-    # results to drop the held-out ones.
-    _, rows = exact_knn(vectors, queries, k + len(held))
-    out = np.zeros(len(vectors), dtype=bool)
-    out[held] = True
-    truth = [ids[r[~out[r]][:k]] for r in rows]
     for value in values:
         setting = f"{name}={value}"
         set_search_params(index, setting)

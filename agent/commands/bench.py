@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench", help="measure each capability on the shapes world: a results file and a "
                       "report with plots",
-        description="Run benchmark suites (all when none is named) in one warm process and "
+        description="Run benchmark suites (all but ray when none is named) in one warm process and "
                     "write bench/results/latest.json and report.md with PNG plots.")
     add_arguments(parser)
     parser.set_defaults(func=bench_command)

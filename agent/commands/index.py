@@ -7,7 +7,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.commands.arguments import hit_count, positive_int, seed_value
+from agent.commands.arguments import (add_engine_options, check_engine_options, hit_count,
+                                     positive_int, seed_value)
 from agent.errors import AtelierError, UsageError
 
 
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="demo collection seed (default 0)")
     build.add_argument("--replace", action="store_true",
                        help="start the index afresh instead of adding to it")
+    add_engine_options(build, "images are read and embedded")
     build.set_defaults(func=build_command)
 
     add = commands.add_parser("add", parents=[common, model, tags],
@@ -152,11 +154,13 @@ def build_command(args: argparse.Namespace) -> int:
                          + ("both" if args.demo else "neither"))
     if not args.demo and (args.n is not None or args.seed is not None):
         raise UsageError("--n and --seed choose the demo collection; use them with --demo")
+    check_engine_options(args)
     root = index_root(args)
     embedder = make_embedder(args)
     from agent.config import atelier_home
     from index.collection import Collection, find_images, read_captions
     from index.demo import DEMO_SEED, DEMO_SIZE, DEMO_TAG, write_demo_collection
+    from index.metadata import normalise_tags
 
     with reported():
         collection = Collection.open(root, embedder, factory=args.factory, replace=args.replace)
@@ -167,18 +171,40 @@ def build_command(args: argparse.Namespace) -> int:
             folder = atelier_home() / "demo" / f"seed-{seed}"
             print(f"rendering {n} demo scenes into {folder}", file=sys.stderr)
             paths = write_demo_collection(folder, n, seed)
-            added = collection.add_files(paths, read_captions(folder),
-                                         tags=[DEMO_TAG, *args.tags])
+            tags = [DEMO_TAG, *args.tags]
         else:
             if not args.folder.is_dir():
                 raise UsageError(f"{args.folder}: not a folder; give a folder of images")
-            if not find_images(args.folder):
+            paths, folder, tags = find_images(args.folder), args.folder, args.tags
+            if not paths:
                 raise UsageError(f"{args.folder}: no PNG, JPEG, WebP or BMP images in it")
-            added = collection.add_folder(args.folder, tags=args.tags)
+        captions = read_captions(folder)
+        normalise_tags(tags)  # Ray starts once the input is known to be good
+        with engine(args) as add:
+            added = add(collection, paths, captions, tags)
         generation = collection.save()
     print(f"indexed {len(added.new_ids)} new images ({len(added.duplicate_ids)} already "
           f"there); {len(collection.store)} in {root} (generation {generation})")
     return 0
+
+
+@contextmanager
+def engine(args: argparse.Namespace):
+    """The function that adds image files to a collection: in this process, or on Ray."""
+    if args.engine == "local":
+        yield lambda collection, paths, captions, tags: collection.add_files(
+            paths, captions, tags=tags)
+        return
+    from agent.ray_cluster import connected, plan_workers
+    from index.ray_build import Pool, add_files
+
+    with connected(args.address) as ray:
+        def add(collection, paths, captions, tags):
+            plan = plan_workers(ray, args.workers, len(paths))
+            pool = Pool(plan.count, plan.cpus, plan.gpus, plan.threads)
+            return add_files(ray, collection, paths, captions, pool, tags=tags)
+
+        yield add
 
 
 def add_command(args: argparse.Namespace) -> int:

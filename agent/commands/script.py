@@ -1,11 +1,12 @@
-"""`atelier script FILE --out DIR [--resume]`: run a JSON Lines file of turns."""
+"""`atelier script FILE --out DIR [--resume] [--engine ray]`: run a JSON Lines file of turns."""
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-from agent.commands.arguments import whole_number
+from agent.commands.arguments import add_engine_options, check_engine_options, whole_number
 from agent.commands.run import add_llm_option
 
 DEFAULT_BATCH = 8
@@ -25,38 +26,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Lines of one session run in file order; sessions are independent, and up "
                     "to --batch of them run side by side, their model calls batched. DIR "
                     "gets the run's own store and manifest.jsonl (one object per turn, in file "
-                    "order). Exit code 1 when any turn failed.")
+                    "order). With --engine ray the sessions spread over Ray workers instead "
+                    "(see README: Scale out on Ray). Exit code 1 when any turn failed.")
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder (or, with --resume, the one to continue)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that stopped: every line without a recorded turn "
                              "runs, none twice")
-    parser.add_argument("--batch", type=batch_size, default=DEFAULT_BATCH, metavar="N",
-                        help="sessions run side by side; calls of theirs that run the same "
-                             "operation with the same settings share one batched model call "
-                             f"(default {DEFAULT_BATCH}; 1 runs the lines one at a time, in file "
-                             "order, for images identical bit for bit across resumed runs)")
+    parser.add_argument("--batch", type=batch_size, default=None, metavar="N",
+                        help="local engine: sessions run side by side; calls of theirs that run "
+                             "the same operation with the same settings share one batched model "
+                             f"call (default {DEFAULT_BATCH}; 1 runs the lines one at a time, in "
+                             "file order, for images identical bit for bit across resumed runs)")
+    add_engine_options(parser, "sessions run side by side with --batch")
     add_llm_option(parser)
     parser.set_defaults(func=script_command)
 
 
 def script_command(args: argparse.Namespace) -> int:
-    from agent.script import MANIFEST, ScriptRun, parse_script
+    from agent.errors import UsageError
+    from agent.script import ScriptRun, parse_script
 
+    check_engine_options(args)
+    if args.engine == "ray" and args.batch not in (None, 1):
+        raise UsageError("--batch is for the local engine; with --engine ray, each worker runs "
+                         "one session at a time: choose how many with --workers")
     # Every line is checked before any work starts: a typo on line 900 should not wait for
     # 899 turns to surface.
     lines = parse_script(args.file)
     ScriptRun.check_folder(args.out, args.resume)
+    with ExitStack() as stack:
+        ray = None
+        if args.engine == "ray":
+            from agent.ray_cluster import connected
 
+            # Connected before DIR is made: a bad --address leaves nothing behind.
+            ray = stack.enter_context(connected(args.address))
+        return run_script(args, lines, ray)
+
+
+def run_script(args: argparse.Namespace, lines, ray) -> int:
     from agent.api import Atelier, default_retriever
     from agent.config import atelier_home
+    from agent.script import MANIFEST, ScriptRun
 
     args.out.mkdir(parents=True, exist_ok=True)
     # The run's store is DIR; exemplars still come from the user's index.
     atelier = Atelier(home=args.out, llm=args.llm, retriever=default_retriever(atelier_home()))
     atelier.planner()  # a bad --llm is a usage error before any turn, not a failure per turn
-    run = ScriptRun(atelier, lines, args.out, batch=args.batch)
+    if ray is None:
+        run = ScriptRun(atelier, lines, args.out, batch=args.batch or DEFAULT_BATCH)
+    else:
+        from agent.ray_script import RayScriptRun
+
+        run = RayScriptRun(atelier, lines, args.out, ray=ray, workers=args.workers,
+                           llm=args.llm)
 
     def report(entry: dict) -> None:
         status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
