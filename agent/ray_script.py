@@ -36,6 +36,7 @@ from typing import Iterator
 from agent.errors import AtelierError
 from agent.script import ScriptLine, ScriptRun, by_session
 from agent.store import StoreError, TurnRecord
+from index.ray_build import process_alive
 
 # Sessions an actor holds at once: the one it runs and the next, queued behind it.
 SESSIONS_PER_ACTOR = 2
@@ -190,18 +191,8 @@ def sweep_stores() -> None:
     workers with it) before they could remove their own."""
     for folder in Path(tempfile.gettempdir()).glob(f"{STORE_PREFIX}*-*"):
         pid = folder.name[len(STORE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def first_line(error: BaseException) -> str:

@@ -322,15 +322,16 @@ def sweep_scratch(root: Path) -> None:
     prefix = f"{SCRATCH_PREFIX}{socket.gethostname()}-"
     for folder in root.glob(f"{prefix}*") if root.is_dir() else ():
         pid = folder.name[len(prefix):]
-        if pid.isdigit() and not alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (scratch of a live one is not swept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # someone else's process
     return True

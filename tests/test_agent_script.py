@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from killing import kill_after_first_turn
 from world_runner import WorldRunner
 
 from agent.api import Atelier
@@ -58,7 +58,7 @@ def test_malformed_lines_are_named(tmp_path, line, problem):
     script = write(tmp_path / "turns.jsonl", GOOD, line, GOOD)
     with pytest.raises(UsageError, match=problem) as error:
         parse_script(script)
-    assert f"turns.jsonl:2:" in str(error.value) and "\n" not in str(error.value)
+    assert "turns.jsonl:2:" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_files_that_are_not_scripts(tmp_path):
@@ -200,15 +200,7 @@ def test_sigkill_mid_script_then_resume_loses_and_repeats_nothing(tmp_path, tiny
     command = [sys.executable, "-m", "agent.cli", "script", str(script), "--out", str(out)]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    # Kill as soon as the first turn is in the manifest: the next turn is then running.
-    while time.time() < deadline and process.poll() is None:
-        if (out / MANIFEST).is_file() and (out / MANIFEST).read_text().count("\n") >= 1:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()[-2000:]
+    kill_after_first_turn(process, out / MANIFEST, timeout=240)
 
     db = sqlite3.connect(out / "atelier.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

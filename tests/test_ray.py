@@ -15,17 +15,16 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import ray
 import tiny_clip
+from killing import kill_after_first_turn
 from PIL import Image, ImageDraw
 
 from agent.api import Atelier
@@ -178,15 +177,7 @@ def test_a_killed_ray_run_resumes_with_every_line_once(local_ray, script, refere
                "--engine", "ray", "--address", local_ray, "--workers", "2"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-    deadline = time.time() + 180
-    # Killed once the first turn is committed and in the manifest: others are running.
-    while time.time() < deadline and process.poll() is None:
-        if (out / MANIFEST).is_file() and (out / MANIFEST).read_text().count("\n") >= 1:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()[-2000:]
+    kill_after_first_turn(process, out / MANIFEST, timeout=180)
     db = sqlite3.connect(out / "atelier.db")
     committed = db.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
     db.close()
