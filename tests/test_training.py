@@ -101,3 +101,26 @@ def test_ship_stores_half_precision_unets_and_links_shared_parts(text_to_image_r
     assert all(v.dtype == torch.float32 for v in text.values() if v.is_floating_point())
     assert (tmp_path / "twin" / "vae").is_symlink()
     assert (tmp_path / "twin" / "vae").resolve() == (tmp_path / "base" / "vae").resolve()
+
+
+def test_count_families_are_whole_in_the_data_and_in_batches():
+    import numpy as np
+    import torch
+
+    from training.clip import FAMILY_COUNTS, batch_indices, sample_scenes
+
+    scenes, starts = sample_scenes(np.random.default_rng(0), 60, group_share=0.5)
+    assert len(scenes) == 60 and starts.any()
+    for start in np.flatnonzero(starts):
+        family = scenes[start:start + len(FAMILY_COUNTS)]
+        kind = (family[0].objects[0].shape, family[0].objects[0].color)
+        counts = [sum((o.shape, o.color) == kind for o in s.objects) for s in family]
+        # Two, three and four of the kind (the random rest of a canvas may add one more).
+        assert all(c >= n for c, n in zip(counts, FAMILY_COUNTS))
+        assert all(s.objects[0].shape == kind[0] for s in family)
+    first = torch.from_numpy(np.flatnonzero(starts))
+    rows = batch_indices(24, 60, first, family_share=0.5)
+    assert len(rows) == 24
+    families = rows[:12].view(3, 4)   # 12 // 3 = 4 families, laid out member by member
+    assert torch.equal(families[1], families[0] + 1) and torch.equal(families[2], families[0] + 2)
+    assert set(families[0].tolist()) <= set(first.tolist())

@@ -25,6 +25,7 @@ from world.captions import caption
 from world.phrasings import random_phrasing
 from world.render import render
 from world.sample import sample_group_scene, sample_scene
+from world.scene import COLORS, SHAPES
 
 CONTEXT_LENGTH = 48
 WIDTH = 128
@@ -66,30 +67,66 @@ def prepare_folder(folder: Path, init: Path | None = None) -> None:
 PHRASINGS_PER_SCENE = 3
 
 
+# A family: one shape and colour two, three and four times, in consecutive scenes. Families in
+# one batch are each other's hard negatives, the only way a caption's count is ever wrong.
+FAMILY_COUNTS = (2, 3, 4)
+
+
+def sample_scenes(rng: np.random.Generator, count: int, group_share: float
+                  ) -> tuple[list, np.ndarray]:
+    """`count` scenes, about a `group_share` of them in count families, and a flag on the
+    first scene of each whole family."""
+    scenes, starts = [], []
+    while len(scenes) < count:
+        if rng.random() < group_share and len(scenes) + len(FAMILY_COUNTS) <= count:
+            shape, color = str(rng.choice(SHAPES)), str(rng.choice(list(COLORS)))
+            starts.append(len(scenes))
+            scenes += [sample_group_scene(rng, shape, color, n) for n in FAMILY_COUNTS]
+        else:
+            scenes.append(sample_scene(rng))
+    flags = np.zeros(count, dtype=bool)
+    flags[starts] = True
+    return scenes, flags
+
+
 def scene_chunk(folder: str, group_share: float, seed: int, count: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """`count` scenes (a `group_share` of them repeated motifs, so that counts are learnt) as
-    preprocessed uint8 images (exactly what `preprocess` gives, before its normalisation) and
-    the token ids of each one's caption and phrasings. Runs in a worker."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` scenes (see `sample_scenes`) as preprocessed uint8 images (exactly what
+    `preprocess` gives, before its normalisation), the token ids of each one's caption and
+    phrasings, and the family flags. Runs in a worker."""
     import open_clip
 
     rng = np.random.default_rng(seed)
     _, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
-    scenes = [sample_group_scene(rng) if rng.random() < group_share else sample_scene(rng)
-              for _ in range(count)]
+    scenes, family_starts = sample_scenes(rng, count, group_share)
     images = torch.stack([preprocess(render(s)) for s in scenes])
     # Normalisation is (x - 0.5) / 0.5 of x = pixel / 255: undone exactly to store bytes.
     pixels = ((images * 0.5 + 0.5) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     texts = [text for s in scenes
              for text in [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]]
-    return pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy()
+    return (pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy(),
+            family_starts)
 
 
 def build_dataset(folder: Path, n: int, seed: int, workers: int, group_share: float = 0.0) -> dict:
     chunks = parallel_chunks(partial(scene_chunk, str(folder), group_share), seed, n, workers)
-    return {"pixels": torch.from_numpy(np.concatenate([p for p, _ in chunks])),
-            "input_ids": torch.from_numpy(np.concatenate([i for _, i in chunks]))}
+    return {"pixels": torch.from_numpy(np.concatenate([c[0] for c in chunks])),
+            "input_ids": torch.from_numpy(np.concatenate([c[1] for c in chunks])),
+            "family_starts": torch.from_numpy(np.concatenate([c[2] for c in chunks]))}
+
+
+def batch_indices(batch: int, size: int, family_starts: torch.Tensor | None,
+                  family_share: float) -> torch.Tensor:
+    """Random dataset rows, with about `family_share` of the batch as whole count families."""
+    families = 0 if family_starts is None else min(len(family_starts),
+                                                   int(batch * family_share) // len(FAMILY_COUNTS))
+    rows = []
+    if families:
+        starts = family_starts[torch.randperm(len(family_starts))[:families]]
+        rows = [starts + offset for offset in range(len(FAMILY_COUNTS))]
+    rows.append(torch.randint(0, size, (batch - families * len(FAMILY_COUNTS),)))
+    return torch.cat(rows)
 
 
 def main(argv=None) -> None:
@@ -100,7 +137,11 @@ def main(argv=None) -> None:
                       out="checkpoints/clip")
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--group-share", type=float, default=0.25,
-                        help="share of scenes that repeat one shape and colour (counts)")
+                        help="share of scenes in families that repeat one shape and colour "
+                             "two, three and four times (counts)")
+    parser.add_argument("--family-share", type=float, default=0.25,
+                        help="share of each batch made of whole families, each other's hard "
+                             "negatives for counts")
     parser.add_argument("--init", type=Path,
                         help="open_clip folder to start from: its tokenizer and weights, a fresh "
                              "optimiser (ignored when resuming)")
@@ -113,6 +154,9 @@ def main(argv=None) -> None:
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
         folder, args.dataset, args.seed + 1, args.workers, args.group_share))
     pixels, input_ids = data["pixels"].to(device), data["input_ids"].to(device)
+    family_starts = data.get("family_starts")
+    if family_starts is not None:
+        family_starts = torch.nonzero(family_starts).flatten()
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     model.to(device)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
@@ -137,7 +181,8 @@ def main(argv=None) -> None:
     log = open(out / "log.jsonl", "a")
     model.train()
     while not budget.finished(step):
-        index = torch.randint(0, len(pixels), (args.batch,), device=device)
+        index = batch_indices(args.batch, len(pixels), family_starts,
+                              args.family_share).to(device)
         images = pixels[index].permute(0, 3, 1, 2).float() / 127.5 - 1.0
         texts = pick_prompts(input_ids[index])
         progress = budget.progress(step)

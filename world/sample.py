@@ -43,12 +43,18 @@ def sample_scene(rng: np.random.Generator, n_objects: int | None = None,
             return Scene(tuple(objects), background)
 
 
-def sample_group_scene(rng: np.random.Generator) -> Scene:
-    """A scene with one shape and colour two to four times, the rest of the canvas random:
-    repeated motifs, which plain random scenes almost never have (three red triangles turn up
-    in about one scene in 5,000), so that counts have something to be learnt and found from."""
-    shape, color = str(rng.choice(SHAPES)), str(rng.choice(list(COLORS)))
-    count = int(rng.integers(2, MAX_OBJECTS + 1))
+def sample_group_scene(rng: np.random.Generator, shape: str | None = None,
+                       color: str | None = None, count: int | None = None) -> Scene:
+    """A scene with one shape and colour two to four times (or `count` times), the rest of
+    the canvas random: repeated motifs, which plain random scenes almost never have (three red
+    triangles turn up in about one scene in 5,000), so that counts have something to be learnt
+    and found from."""
+    if shape is None:
+        shape = str(rng.choice(SHAPES))
+    if color is None:
+        color = str(rng.choice(list(COLORS)))
+    if count is None:
+        count = int(rng.integers(2, MAX_OBJECTS + 1))
     extra = int(rng.integers(0, MAX_OBJECTS - count + 1))
     background = str(rng.choice(list(BACKGROUND_WEIGHTS), p=list(BACKGROUND_WEIGHTS.values())))
     while True:
