@@ -78,16 +78,20 @@ def main(argv=None) -> int:
     parser.add_argument("--models", type=Path, default=None, help="folder holding the model folders")
     args = parser.parse_args(argv)
     root = args.models or models_dir()
-    results = {"machine": f"{torch.get_num_threads()} CPU threads", "quick": args.quick}
+    out = Path(__file__).parent / "results" / "models.json"
+    # A model measured again replaces only its own entry; each entry says how it was measured.
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.pop("machine", None), results.pop("quick", None)
     for key in args.only:
         name, measure = MODELS[key]
         folder = root / name
         if not folder.exists():
             print(f"{folder} is missing: train it with python -m training.{key}", flush=True)
             return 1
-        results[name] = measure(folder, args.quick)
+        results[name] = {**measure(folder, args.quick),
+                         "machine": f"{torch.get_num_threads()} CPU threads",
+                         "quick": args.quick}
         print(json.dumps({name: results[name]}), flush=True)
-    out = Path(__file__).parent / "results" / "models.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
