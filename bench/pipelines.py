@@ -1,7 +1,8 @@
 """The pipelines' figures: memory shared across operations, and quality on the shapes world.
 
     python -m bench.pipelines memory             # peak RSS, all adapters vs text-to-image alone
-    python -m bench.pipelines quality [--n 100] [--only inpaint layout restore invert_edit]
+    python -m bench.pipelines quality [--n 100] [--only inpaint layout restore invert_edit
+                                                        one_of_several]
 
 Both run on the shipped models by default (--models DIR, or --base / --edit for others) and
 exit 1 with a message when the models are missing. Quality is judged by the world's
@@ -304,13 +305,48 @@ def invert_edit_quality(models, n: int, seed: int = 4) -> dict:
     return {"n": n, "recoloured_others_kept": right / n}
 
 
+def one_of_several_quality(models, n: int, seed: int = 5) -> dict:
+    """The planner's choice for editing one object among several: recolour it with each
+    candidate operation from the same seed, and count how often every other object is still
+    there as it was (preserved) and how often the whole scene is right (made)."""
+    from pipelines.base import StepInputs
+    from pipelines.registry import build_adapter
+    from world.captions import caption
+    from world.detect import detect
+    from world.render import render
+
+    adapters = {name: build_adapter(name, models) for name in ("inpaint", "edit", "invert_edit")}
+    size = _canvas(models)
+    rng, scenes = sample_scenes(n, seed, counts=(2, 3, 4))
+    kept = dict.fromkeys(adapters, 0)
+    made = dict.fromkeys(adapters, 0)
+    for scene in scenes:
+        index = int(rng.integers(len(scene.objects)))
+        after = recolored(scene, index, rng)
+        name = unique_description(scene, index)
+        step_seed = int(rng.integers(2**31))
+        arguments = {
+            "inpaint": {"prompt": caption(after), "target": name},
+            "edit": {"instruction": f"make {name} {after.objects[index].color}"},
+            "invert_edit": {"source_prompt": caption(scene), "target_prompt": caption(after)}}
+        others = [o for i, o in enumerate(scene.objects) if i != index]
+        for op, adapter in adapters.items():
+            result = adapter.run({**arguments[op], "seed": step_seed},
+                                 StepInputs(image=render(scene, size)))
+            found = detect(result.images[0]).scene
+            kept[op] += all(any(same_object(f, o) for f in found.objects) for o in others)
+            made[op] += scene_is(found, after)
+    return {"n": n, "others_kept": {op: kept[op] / n for op in adapters},
+            "change_made": {op: made[op] / n for op in adapters}}
+
+
 def _canvas(models) -> int:
     from pipelines.sampling import native_size
     return native_size(models.base())
 
 
 QUALITY = {"inpaint": inpaint_quality, "layout": layout_quality, "restore": restore_quality,
-           "invert_edit": invert_edit_quality}
+           "invert_edit": invert_edit_quality, "one_of_several": one_of_several_quality}
 
 
 def report_quality(name: str, f: dict) -> str:
@@ -326,6 +362,10 @@ def report_quality(name: str, f: dict) -> str:
         kinds = ", ".join(f"{k} {f[k]['before']:.0%} -> {f[k]['after']:.0%}" for k in DEGRADATIONS)
         return (f"restore: detector accuracy {kinds}; mean gain {f['gain'] * 100:.0f} points "
                 f"({mark(f['gain'] >= TARGET_RESTORE_GAIN)}: >= {TARGET_RESTORE_GAIN * 100:.0f})")
+    if name == "one_of_several":
+        return "one object recoloured among several: " + "; ".join(
+            f"{op} others kept {f['others_kept'][op]:.1%}, whole scene right "
+            f"{f['change_made'][op]:.1%}" for op in f["others_kept"])
     kept = f["recoloured_others_kept"]
     return (f"invert_edit: recoloured with the others kept {kept:.1%} "
             f"({mark(kept >= TARGET_INVERT_EDIT)}: >= {TARGET_INVERT_EDIT:.0%})")

@@ -25,7 +25,8 @@ from .plan import NotUnderstood, Plan, PlanResult, Step
 
 # Which operation serves which kind of request. Edits of some objects among several use
 # inpaint: the mask keeps every other pixel as it was, which instruction editing can only
-# approximate. The same change to every object keeps the structure with invert_edit; a new
+# approximate (others kept: inpaint 96.7%, invert_edit 40.0%, edit 20.0%; bench.pipelines
+# quality --only one_of_several). The same change to every object keeps the structure with invert_edit; a new
 # background is everywhere but the objects, so an instruction edit. Re-measure with
 # bench/planner.py --choices.
 CHOICES: dict[str, str] = {
