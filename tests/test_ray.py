@@ -174,7 +174,7 @@ def test_a_killed_ray_run_resumes_with_every_line_once(local_ray, script, refere
     env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home"),
            "ATELIER_MODELS": str(tiny_models), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "agent.cli", "script", str(script), "--out", str(out),
-               "--engine", "ray", "--address", local_ray, "--workers", "2"]
+               "--engine", "ray", "--address", local_ray, "--workers", "2", "--threads", "1"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     kill_after_first_turn(process, out / MANIFEST, timeout=180)
@@ -184,7 +184,8 @@ def test_a_killed_ray_run_resumes_with_every_line_once(local_ray, script, refere
     assert 1 <= committed < len(SCRIPT)
 
     code, stdout, err = cli(monkeypatch, capsys, tmp_path / "home", tiny_models, "script",
-                            script, "--out", out, "--resume", "--engine", "ray")
+                            script, "--out", out, "--resume", "--engine", "ray",
+                            "--threads", "1")  # the reference's count, whatever is left to run
     assert code == 1 and "Traceback" not in err, err
     # Only the lines the killed run had not committed ran.
     assert sum(line.startswith("line ") for line in stdout.splitlines()) == (
@@ -203,6 +204,7 @@ def test_script_engine_options_are_checked(local_ray, script, tiny_models, tmp_p
         (("--engine", "ray", "--batch", "4"), 2, "--batch is for the local engine"),
         (("--workers", "2"), 2, "--workers goes with --engine ray"),
         (("--address", "127.0.0.1:6379"), 2, "--address goes with --engine ray"),
+        (("--threads", "1"), 2, "--threads goes with --engine ray"),
         (("--engine", "ray", "--workers", "0"), 2, "0 is not at least 1"),
         (("--engine", "spark"), 2, "invalid choice: 'spark'"),
     ]:

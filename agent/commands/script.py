@@ -6,7 +6,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from agent.commands.arguments import add_engine_options, check_engine_options, whole_number
+from agent.commands.arguments import (add_engine_options, check_engine_options, whole_number,
+                                      worker_count)
 from agent.commands.run import add_llm_option
 
 DEFAULT_BATCH = 8
@@ -40,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"call (default {DEFAULT_BATCH}; 1 runs the lines one at a time, in "
                              "file order, for images identical bit for bit across resumed runs)")
     add_engine_options(parser, "sessions run side by side with --batch")
+    parser.add_argument("--threads", type=worker_count, default=None, metavar="N",
+                        help="with --engine ray: torch threads per worker (default: its share of "
+                             "the CPUs); with the local run's count the images are the same bit "
+                             "for bit")
     add_llm_option(parser)
     parser.set_defaults(func=script_command)
 
@@ -49,6 +54,9 @@ def script_command(args: argparse.Namespace) -> int:
     from agent.script import ScriptRun, parse_script
 
     check_engine_options(args)
+    if args.engine != "ray" and args.threads is not None:
+        raise UsageError("--threads goes with --engine ray; the local engine uses torch's own "
+                         "setting (OMP_NUM_THREADS)")
     if args.engine == "ray" and args.batch not in (None, 1):
         raise UsageError("--batch is for the local engine; with --engine ray, each worker runs "
                          "one session at a time: choose how many with --workers")
@@ -81,7 +89,7 @@ def run_script(args: argparse.Namespace, lines, ray) -> int:
         from agent.ray_script import RayScriptRun
 
         run = RayScriptRun(atelier, lines, args.out, ray=ray, workers=args.workers,
-                           llm=args.llm)
+                           llm=args.llm, threads=args.threads)
 
     def report(entry: dict) -> None:
         status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
