@@ -63,6 +63,12 @@ def compare_images(first: Path, second: Path, a: list[dict], b: list[dict]) -> d
             "same_plans_and_verdicts": same_turns}
 
 
+def same_images_row(label: str, images: dict) -> dict:
+    """The summary row for `compare_images`' figures."""
+    return row(f"{label} (largest pixel difference, 0-255)", images["max_pixel_difference"],
+               note=f"{images['identical_images']}/{images['turns_compared']} bit-identical")
+
+
 def run(context) -> dict:
     n = context.size("batching", quick=16, full=64)
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,9 +93,7 @@ def run(context) -> dict:
             baseline=round(n / alone_s, 3), baseline_label="one at a time",
             ratio=round(ratio, 3), target=f">= {TARGET}x", ok=ratio >= TARGET,
             note=f"{n} sessions, batches up to {BATCH}"),
-        row("same images as one at a time (largest pixel difference, 0-255)",
-            images["max_pixel_difference"],
-            note=f"{images['identical_images']}/{images['turns_compared']} bit-identical"),
+        same_images_row("same images as one at a time", images),
     ]
     figures["tables"] = [{
         "title": f"{n} one-turn sessions",

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.batching import compare_images, script_lines
+from bench.batching import compare_images, same_images_row, script_lines
 from bench.harness import row
 
 TITLE = "Scripted runs on Ray: turns per second with 2 workers vs 1"
@@ -115,9 +115,7 @@ def run(context) -> dict:
                  f"{THREADS} torch thread per worker, {cluster}"),
         row("the machine now: 2 busy processes vs 1 (the ceiling for 2 workers)", capacity,
             unit="x", note="pure-Python loops, measured in the same run"),
-        row("same images with 1 and 2 workers (largest pixel difference, 0-255)",
-            images["max_pixel_difference"],
-            note=f"{images['identical_images']}/{images['turns_compared']} bit-identical"),
+        same_images_row("same images with 1 and 2 workers", images),
     ]
     figures["tables"] = [{
         "title": f"{n} one-turn sessions on Ray ({cluster})",
