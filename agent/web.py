@@ -100,15 +100,8 @@ class Panels:
 
 
 def plan_text(plan, planner: str, round_: int) -> str:
-    lines = [f"planner: {planner}" + (f", round {round_}" if round_ > 1 else "")]
-    if plan.action != "run":
-        lines.append(f"-> {plan.action}")
-    for number, step in enumerate(plan.steps, 1):
-        line = f"{number}. {step.summary()}"
-        if step.reason:
-            line += f"  # {step.reason}"
-        lines.append(line)
-    return "\n".join(lines)
+    heading = f"planner: {planner}" + (f", round {round_}" if round_ > 1 else "")
+    return "\n".join([heading, *plan.step_lines()])
 
 
 def exemplar_items(event: ExemplarsRetrieved) -> list:

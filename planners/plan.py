@@ -219,15 +219,18 @@ class Plan(BaseModel):
 
     def describe(self) -> str:
         """Human-readable: rationale, then one numbered line per step."""
-        lines = [self.rationale.strip()]
-        if self.action != "run":
-            lines.append(f"-> {self.action}")
+        lines = [self.rationale.strip(), *self.step_lines()]
+        return "\n".join(line for line in lines if line)
+
+    def step_lines(self) -> list[str]:
+        """The action when it is not "run", then one numbered line per step with its reason."""
+        lines = [] if self.action == "run" else [f"-> {self.action}"]
         for number, step in enumerate(self.steps, 1):
             line = f"{number}. {step.summary()}"
             if step.reason:
                 line += f"  # {step.reason}"
             lines.append(line)
-        return "\n".join(line for line in lines if line)
+        return lines
 
 
 class NotUnderstood(BaseModel):
