@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -50,8 +51,6 @@ def model_config(vocab_size: int) -> dict:
 def prepare_folder(folder: Path, init: Path | None = None) -> None:
     """Config and tokenizer files (the `init` model's, when starting from one), written once;
     weights come from training."""
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     if init is not None and not (folder / "open_clip_config.json").exists():
         for item in Path(init).iterdir():
@@ -217,8 +216,6 @@ def main(argv=None) -> None:
 
 def export_clip(model, config_folder: Path, export: Path) -> None:
     """Copy config and tokenizer files, then the weights as fp16 safetensors."""
-    import shutil
-
     from safetensors.torch import save_file
 
     export.mkdir(parents=True, exist_ok=True)
