@@ -150,8 +150,6 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
         suite_module(name)  # an unknown name fails before anything runs
     out.mkdir(parents=True, exist_ok=True)
     latest = out / "latest.json"
-    results = json.loads(latest.read_text()) if latest.exists() else {}
-    results.setdefault("suites", {})
     if not context.machine:
         context.machine = describe_machine(context.device)
     stamp = {"measured": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": context.quick,
@@ -176,13 +174,27 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
                 entry["plot"] = path.relative_to(out).as_posix()
             except Exception as error:
                 log(f"[bench] {name}: no plot ({type(error).__name__}: {error})")
-        results["suites"][name] = entry
         for row in entry.get("figures", {}).get("summary", []):
             log(f"[bench]   {row_text(row)}")
-        # Written after every suite, so an interrupted run keeps what it measured.
-        latest.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        (out / "report.md").write_text(report(results))
+        # Written after every suite, so an interrupted run keeps what it measured; read again
+        # first, so that a bench running beside this one keeps the suites it wrote meanwhile.
+        results = read_results(latest)
+        results["suites"][name] = entry
+        write_atomically(latest, json.dumps(results, indent=2, default=str) + "\n")
+        write_atomically(out / "report.md", report(results))
+    return read_results(latest)
+
+
+def read_results(latest: Path) -> dict:
+    results = json.loads(latest.read_text()) if latest.exists() else {}
+    results.setdefault("suites", {})
     return results
+
+
+def write_atomically(path: Path, text: str) -> None:
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch.write_text(text)
+    os.replace(scratch, path)
 
 
 # --- summary rows ------------------------------------------------------------------------

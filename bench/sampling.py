@@ -52,7 +52,7 @@ def fewest_steps(curve: dict[int, float], target: float) -> int | None:
 def run(context) -> dict:
     from bench.prompts import load_prompts, sample
 
-    per_category = context.size("sampling", quick=2, full=30)
+    per_category = context.size("sampling", quick=2, full=20)
     grid = context.sizes.get("sampling_steps") or ([5, 10, 20] if context.quick
                                                    else [4, 6, 8, 10, 15, 20, 30])
     prompts = sample(load_prompts(), per_category)
