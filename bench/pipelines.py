@@ -138,7 +138,7 @@ def measure_process(args) -> int:
         "edit": {"instruction": "make the circle green"},
         "inpaint": {"prompt": "a green circle", "target": [[0.1, 0.1, 0.5, 0.5]]},
         "layout": {"objects": [{"phrase": "a red circle", "box": [0.1, 0.1, 0.4, 0.4]}],
-                   "attention_guidance": 1.0},
+                   "method": "multidiffusion", "attention_guidance": 1.0},
         "reference": {"prompt": "a red circle", "reference": "ref_1"},
         "compose": {"reference": "ref_1", "box": [0.5, 0.5, 0.9, 0.9]},
         "restore": {},
@@ -209,7 +209,7 @@ def inpaint_quality(models, n: int, seed: int = 1) -> dict:
     return {"n": n, "change_made": made / n, "outside_mean_change": float(np.mean(outside))}
 
 
-def layout_quality(models, n: int, seed: int = 2) -> dict:
+def layout_quality(models, n: int, seed: int = 2, method: str = "per_box") -> dict:
     """2-4 objects, each phrase in its box: every object read back with the right attributes
     and its centre inside its box."""
     from pipelines.registry import build_adapter
@@ -224,7 +224,7 @@ def layout_quality(models, n: int, seed: int = 2) -> dict:
                    for o in scene.objects]
         background = "" if scene.background == "white" else f"on a {scene.background} background"
         result = adapter.run({"objects": objects, "background_prompt": background,
-                              "seed": int(rng.integers(2**31))})
+                              "method": method, "seed": int(rng.integers(2**31))})
         found = detect(result.images[0]).scene
         unused = list(found.objects)
         ok = len(unused) == len(scene.objects)
@@ -237,7 +237,7 @@ def layout_quality(models, n: int, seed: int = 2) -> dict:
             if match is not None:
                 unused.remove(match)
         right += ok
-    return {"n": n, "all_in_their_boxes": right / n}
+    return {"n": n, "method": method, "all_in_their_boxes": right / n}
 
 
 DEGRADATIONS = ("noise", "blur", "low_resolution")

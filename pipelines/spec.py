@@ -19,6 +19,7 @@ Box = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]],
                 Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] in 0..1, y down")]
 Prompt = Annotated[str, Field(min_length=1, max_length=500)]
 SAMPLERS = ("dpm++2m", "ddim", "euler", "euler_a")
+LAYOUT_METHODS = ("per_box", "multidiffusion")
 
 
 def check_box(box: list[float]) -> list[float]:
@@ -97,11 +98,28 @@ class LayoutArgs(OpArgs):
                                         description="objects, each {phrase, box}")
     background_prompt: str = Field("", max_length=500,
                                    description="the rest of the image, e.g. 'on a gray background'")
-    attention_guidance: float = Field(0.0, ge=0.0, le=50.0,
-                                      description="strength of cross-attention guidance toward the boxes")
+    method: Literal[LAYOUT_METHODS] = Field(
+        "per_box", description="per_box: each object drawn alone, cut out and placed in its box; "
+                               "multidiffusion: one canvas, each box's prediction blended in")
+    redraws: int = Field(2, ge=0, le=8, description="per_box: more draws of an object that the "
+                                                    "grounding tool cannot find in its image")
+    # 0 by default: the shapes model redraws small squares as circles even at 0.15.
+    harmonise: float = Field(0.0, ge=0.0, le=1.0, description="per_box: how much of the boxes "
+                             "to redraw so the pasted objects blend in (photographs); 0 pastes only")
+    attention_guidance: float = Field(0.0, ge=0.0, le=50.0, description="multidiffusion: strength "
+                                      "of cross-attention guidance toward the boxes")
     bootstrap: float = Field(0.2, ge=0.0, le=1.0,
-                             description="fraction of the first steps in which each box is drawn "
-                                         "alone on a flat backdrop, so its object fills the box")
+                             description="multidiffusion: fraction of the first steps in which each "
+                                         "box is drawn alone on a flat backdrop, so its object "
+                                         "fills the box")
+
+    @field_validator("attention_guidance")
+    @classmethod
+    def guidance_needs_one_canvas(cls, value, info):
+        if value > 0 and info.data.get("method") != "multidiffusion":
+            raise ValueError("guides a single canvas; set method to 'multidiffusion' with it, or "
+                             "leave it at 0")
+        return value
 
 
 class ReferenceArgs(OpArgs):
@@ -167,8 +185,8 @@ OPERATIONS: dict[str, OpSpec] = {spec.name: spec for spec in (
                   "(instruction-tuned editing).", EditArgs, "image"),
     _spec("inpaint", "Redraw only a region of the current image (a mask, boxes, or an object "
                      "description) from a prompt; everything outside stays as it was.", InpaintArgs, "image"),
-    _spec("layout", "Make a new image with each object phrase inside its own box "
-                    "(region-wise noise blending).", LayoutArgs),
+    _spec("layout", "Make a new image with each object phrase inside its own box (each object "
+                    "drawn alone and placed, or region-wise noise blending).", LayoutArgs),
     _spec("reference", "Make a new image that follows a reference image's look and layout, "
                        "guided by a prompt (SDEdit from the reference).", ReferenceArgs, "reference"),
     _spec("compose", "Paste a reference object into a box of the current image and "

@@ -64,6 +64,15 @@ def test_shapes_sd_draws_what_is_asked_and_its_vae_round_trips(text_to_image):
     assert vae_round_trip_accuracy(text_to_image.vae, n=20) >= 0.95
 
 
+def test_layout_places_each_object_in_its_box_with_the_shipped_model():
+    from bench.pipelines import layout_quality
+    from pipelines.models import ModelConfig, ModelSet
+
+    models = ModelSet(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
+    # 95 to 97% of layouts measured right (bench.pipelines); 6 of 10 would be a regression.
+    assert layout_quality(models, 10)["all_in_their_boxes"] >= 0.7
+
+
 def test_shapes_ip2p_loads_with_eight_input_channels_and_shares_weights_with_shapes_sd():
     from diffusers import StableDiffusionInstructPix2PixPipeline
 

@@ -48,7 +48,8 @@ CASES = {
     "inpaint": {"prompt": "a green circle", "target": "the red circle"},
     "layout": {"objects": [{"phrase": "a red circle", "box": [0.1, 0.1, 0.45, 0.45]},
                            {"phrase": "a blue square", "box": [0.6, 0.6, 0.9, 0.9]}],
-               "background_prompt": "a gray background", "attention_guidance": 2.0},
+               "background_prompt": "a gray background", "method": "multidiffusion",
+               "attention_guidance": 2.0},
     "reference": {"prompt": "a green triangle", "reference": "ref_1", "steps": 4},
     "compose": {"reference": "ref_1", "box": [0.55, 0.05, 0.95, 0.45], "steps": 4, "strength": 0.5},
     "restore": {"prompt": "a red circle", "steps": 4},
@@ -368,6 +369,34 @@ def test_layout_attention_guidance_moves_the_result(models, image):
     plain = adapter.run({**args, "attention_guidance": 0.0})
     assert guided.params_used["guided_steps"] == 1 and plain.params_used["guided_steps"] == 0
     assert not np.array_equal(pixels(guided), pixels(plain))
+
+
+def test_layout_per_box_draws_again_what_grounding_cannot_find(models):
+    # The tiny random model draws no red circle nor blue square, so neither phrase is ever
+    # matched: each is drawn 1 + redraws times, then the largest blob the tool sees stands in.
+    objects = CASES["layout"]["objects"]
+    result = build_adapter("layout", models).run({"objects": objects, "redraws": 1, "steps": 2,
+                                                  "seed": 3})
+    used = result.params_used
+    assert used["mechanism"] == "per_box_composition" and used["object_draws"] == 4
+    assert used["unmatched"] == ["a red circle", "a blue square"]
+    assert set(used["missing"]) <= set(used["unmatched"]) and used["harmonised"] is False
+
+
+def test_layout_per_box_refuses_attention_guidance(models):
+    with pytest.raises(InputError, match="^attention_guidance: .*set method to 'multidiffusion'"):
+        build_adapter("layout", models).run({**CASES["layout"], "method": "per_box"})
+
+
+def test_cleared_paints_objects_over_with_the_background():
+    from pipelines.grounding import WorldGrounder
+    from pipelines.layout import cleared
+
+    scene = render(REFERENCE, SIZE)
+    canvas, hole = cleared(scene, WorldGrounder().objects(scene))
+    assert hole.any() and (pixels(canvas) == (128, 128, 128)).all()
+    untouched, nothing = cleared(Image.new("RGB", (SIZE, SIZE), (20, 20, 20)), [])
+    assert not nothing.any() and (pixels(untouched) == 20).all()
 
 
 def test_invert_edit_blends_back_what_the_prompt_did_not_change(models, image):
