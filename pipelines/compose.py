@@ -14,10 +14,9 @@ from PIL import Image
 
 from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_image
 from pipelines.errors import InputError
-from pipelines.inpaint import repaint
-from pipelines.sampling import (boxes_mask, ddim, decode_latents, encode_image, encode_text,
-                                keep_outside, latent_mask, noise_like, noised, require_sd_family,
-                                timesteps_from)
+from pipelines.inpaint import harmonised
+from pipelines.placement import paste_into_box
+from pipelines.sampling import boxes_mask, require_sd_family
 from pipelines.spec import OPERATIONS, ComposeArgs
 
 
@@ -45,37 +44,6 @@ class Compose(Adapter):
             return [pasted], {"harmonised": False}
 
         # 3. Harmonise: SDEdit inside the box, known latents outside it
-        scheduler = ddim(pipe, args.steps)
-        text = encode_text(pipe, [args.prompt], args.negative_prompt, args.guidance)
-        known = encode_image(pipe, pasted)
-        region = latent_mask(box, pipe.vae_scale_factor, known)
-        timesteps = timesteps_from(scheduler, args.steps, args.strength)
-        with timings.phase("denoise"):
-            start = noised(scheduler, known, noise_like(known, generator), timesteps[0])
-            latents = repaint(pipe, scheduler, timesteps, start, text, args.guidance, known,
-                              region, generator)
-            generated = decode_latents(pipe, latents)[0]
-
-        # 4. Return, with everything outside the box as it was
-        return [keep_outside(generated, pasted, box)], {"harmonised": True, "sampler": "ddim",
-                                                        "denoising_steps": len(timesteps)}
-
-
-def paste_into_box(image: Image.Image, source: Image.Image, cutout: np.ndarray, box) -> Image.Image:
-    """`source`'s pixels under `cutout`, scaled to fit `box` of `image` and centred in it."""
-    ys, xs = np.nonzero(cutout)
-    crop = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    piece = source.crop(crop)
-    alpha = Image.fromarray(cutout.astype(np.uint8) * 255).crop(crop)
-    width, height = image.size
-    x0, y0 = int(np.floor(box[0] * width)), int(np.floor(box[1] * height))
-    x1, y1 = int(np.ceil(box[2] * width)), int(np.ceil(box[3] * height))
-    scale = min((x1 - x0) / piece.width, (y1 - y0) / piece.height)
-    size = (max(1, round(piece.width * scale)), max(1, round(piece.height * scale)))
-    piece = piece.resize(size, Image.Resampling.LANCZOS)
-    # A smooth alpha keeps the pasted edge antialiased, like the objects around it.
-    alpha = alpha.resize(size, Image.Resampling.BILINEAR)
-    corner = (x0 + (x1 - x0 - size[0]) // 2, y0 + (y1 - y0 - size[1]) // 2)
-    result = image.copy()
-    result.paste(piece, corner, alpha)
-    return result
+        result, steps = harmonised(pipe, pasted, box, args.prompt, args, args.strength,
+                                   generator, timings)
+        return [result], {"harmonised": True, "sampler": "ddim", "denoising_steps": steps}

@@ -5,6 +5,10 @@ region are replaced by the known image's latents, diffused to the same noise lev
 (conditional correction, as in RePaint and SDEdit's masked variant). With `resample` > 1 each
 step is undone and redone (RePaint's resampling) so the region agrees with its surroundings.
 The target is a mask image, boxes, or an object description that the grounding tool resolves.
+
+With `objects`, the region is instead filled from its surroundings and each object is drawn
+alone and placed in its box (pipelines/placement.py), then redrawn at `harmonise` strength
+under the prompt: a model that cannot yet draw an object at a given place still edits right.
 """
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from PIL import Image
 from pipelines.base import Adapter, StepInputs, Timings, check_image, check_same_size
 from pipelines.errors import InputError
 from pipelines.grounding import dilate
+from pipelines.placement import draw_alone, filled, place
 from pipelines.sampling import (alpha_bar, boxes_mask, ddim, decode_latents, encode_image,
-                                encode_text, keep_outside, latent_mask, next_timestep, noise_like,
-                                noised, predict, require_sd_family)
+                                encode_text, keep_outside, latent_mask, native_size, next_timestep,
+                                noise_like, noised, predict, require_sd_family, timesteps_from)
 from pipelines.spec import IMAGE_ID_PATTERN, OPERATIONS, InpaintArgs
 
 # Detector masks stop half-way through an object's antialiased edge; growing them by this
@@ -40,6 +45,8 @@ class Inpaint(Adapter):
             mask = self.target_mask(args.target, image, inputs)
         if not mask.any():
             raise InputError("target", "covers no pixels of the image; give a larger region")
+        if args.objects is not None:
+            return self.place_objects(pipe, image, mask, args, generator, timings)
 
         # 2. Prepare
         scheduler = ddim(pipe, args.steps)
@@ -57,6 +64,24 @@ class Inpaint(Adapter):
         # 4. Return, with the pixels outside the mask exactly as they were
         result = keep_outside(generated, image, mask)
         return [result], {"sampler": "ddim", "mask_fraction": round(float(mask.mean()), 4)}
+
+    def place_objects(self, pipe, image: Image.Image, mask: np.ndarray, args: InpaintArgs,
+                      generator: torch.Generator, timings: Timings):
+        """The region filled from around it, each object drawn alone and pasted in its box."""
+        phrases = [o.phrase for o in args.objects]
+        drawn = draw_alone(self.models, phrases, "", args, native_size(pipe), args.redraws,
+                           generator, timings)
+        # Drawn on another background than the image's, a cut-out leaves its rim behind.
+        composed = place(filled(image, mask), [o.box for o in args.objects], drawn, margin=0)
+        params = {"mechanism": "per_box_composition", "mask_fraction": round(float(mask.mean()), 4),
+                  "object_draws": drawn.draws, "unmatched": [phrases[i] for i in drawn.unmatched],
+                  "missing": [phrases[i] for i in drawn.missing()]}
+        if int(args.steps * args.harmonise) < 1:
+            return [keep_outside(composed, image, mask)], {**params, "harmonised": False}
+        result, steps = harmonised(pipe, composed, mask, args.prompt, args, args.harmonise,
+                                   generator, timings)
+        return [keep_outside(result, image, mask)], {**params, "harmonised": True,
+                                                     "sampler": "ddim", "denoising_steps": steps}
 
     def target_mask(self, target, image: Image.Image, inputs: StepInputs) -> np.ndarray:
         width, height = image.size
@@ -98,3 +123,20 @@ def repaint(pipe, scheduler, timesteps, latents: torch.Tensor, text, guidance: f
             else:
                 latents = stepped
     return latents
+
+
+def harmonised(pipe, image: Image.Image, region_pixels: np.ndarray, prompt: str, args,
+               strength: float, generator: torch.Generator, timings: Timings):
+    """SDEdit inside `region_pixels` (H x W bool) at `strength`, known latents elsewhere, under
+    `prompt`; pixels outside the region exactly as in `image`. Returns (image, steps run)."""
+    scheduler = ddim(pipe, args.steps)
+    text = encode_text(pipe, [prompt], args.negative_prompt, args.guidance)
+    known = encode_image(pipe, image)
+    region = latent_mask(region_pixels, pipe.vae_scale_factor, known)
+    timesteps = timesteps_from(scheduler, args.steps, strength)
+    with timings.phase("denoise"):
+        start = noised(scheduler, known, noise_like(known, generator), timesteps[0])
+        latents = repaint(pipe, scheduler, timesteps, start, text, args.guidance, known, region,
+                          generator)
+        generated = decode_latents(pipe, latents)[0]
+    return keep_outside(generated, image, region_pixels), len(timesteps)

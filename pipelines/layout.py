@@ -24,30 +24,22 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from pipelines.attention import hooked_attention, map_shape, token_span
 from pipelines.base import Adapter, StepInputs, Timings
-from pipelines.compose import paste_into_box
-from pipelines.grounding import dilate
-from pipelines.inpaint import repaint
+from pipelines.inpaint import harmonised
+from pipelines.placement import CUTOUT_MARGIN, OBJECT_SAMPLER, cleared, draw_alone, place
 from pipelines.sampling import (boxes_mask, ddim, decode_latents, encode_image, encode_text,
-                                initial_noise, keep_outside, latent_mask, native_size, noise_like,
-                                noised, predict, require_sd_family, timesteps_from)
+                                initial_noise, latent_mask, native_size, noise_like, noised,
+                                predict, require_sd_family)
 from pipelines.spec import OPERATIONS, LayoutArgs
 
 # Guide the first quarter of the steps: the layout is settled by then (Chen et al. guide
 # the first 10 of 50).
 GUIDED_FRACTION = 0.25
-# Each object alone is drawn as `generate` draws, on its default sampler.
-OBJECT_SAMPLER = "dpm++2m"
-# A cut-out takes this many pixels around its mask, so its antialiased edge comes along; the
-# hole an object leaves in the background is cleared this much wider.
-CUTOUT_MARGIN = 1
-HOLE_MARGIN = 2
 
 
 def gligen_class():
@@ -117,69 +109,28 @@ class Layout(Adapter):
     def per_box(self, base, args: LayoutArgs, generator: torch.Generator, timings: Timings):
         size = native_size(base)
         phrases = [o.phrase for o in args.objects]
+        boxes = [o.box for o in args.objects]
 
-        # 1. Draw each object alone until the grounding tool finds it (or redraws run out)
-        pipe = self.models.with_sampler(OBJECT_SAMPLER)
-        drawn: list[Image.Image | None] = [None] * len(phrases)
-        cutouts: list[np.ndarray | None] = [None] * len(phrases)
-        draws, first_image = 0, None
-        for _ in range(1 + args.redraws):
-            missing = [i for i, cut in enumerate(cutouts) if cut is None]
-            if not missing:
-                break
-            with timings.phase("denoise"):
-                images = pipe(prompt=[alone(phrases[i], args.background_prompt) for i in missing],
-                              negative_prompt=[args.negative_prompt] * len(missing),
-                              num_inference_steps=args.steps, guidance_scale=args.guidance,
-                              width=size, height=size, generator=generator).images
-            draws += len(missing)
-            if first_image is None:
-                first_image = images[0]
-            with timings.phase("ground"):
-                for i, image in zip(missing, images):
-                    drawn[i], cutouts[i] = image, self.find(image, phrases[i])
+        # 1. Draw each object alone; 2. place the cut-outs on the first draw, cleared
+        drawn = draw_alone(self.models, phrases, args.background_prompt, args, size,
+                           args.redraws, generator, timings)
+        first = drawn.images[0]
         with timings.phase("ground"):
-            # What the tool cannot match to its phrase, it may still see as an object.
-            unmatched = [i for i, cut in enumerate(cutouts) if cut is None]
-            for i in unmatched:
-                cutouts[i] = largest(self.models.grounder.objects(drawn[i]))
-
-            # 2. Compose: the background cleared of objects, each cut-out in its box
-            canvas, hole = cleared(first_image, self.models.grounder.objects(first_image))
-        composed = canvas
-        for obj, image, cut in zip(args.objects, drawn, cutouts):
-            if cut is not None:
-                composed = paste_into_box(composed, image, dilate(cut, CUTOUT_MARGIN), obj.box)
+            canvas, hole = cleared(first, self.models.grounder.objects(first))
+        composed = place(canvas, boxes, drawn, CUTOUT_MARGIN)
         params = {"mechanism": "per_box_composition", "sampler": OBJECT_SAMPLER,
                   "scene_prompt": scene_description(phrases, args.background_prompt),
-                  "width": size, "height": size, "object_draws": draws,
-                  "unmatched": [phrases[i] for i in unmatched],
-                  "missing": [p for p, cut in zip(phrases, cutouts) if cut is None]}
+                  "width": size, "height": size, "object_draws": drawn.draws,
+                  "unmatched": [phrases[i] for i in drawn.unmatched],
+                  "missing": [phrases[i] for i in drawn.missing()]}
         if int(args.steps * args.harmonise) < 1:
             return [composed], {**params, "harmonised": False}
 
-        # 3. Harmonise: SDEdit inside the boxes and the cleared hole, known latents elsewhere
-        region_pixels = boxes_mask([o.box for o in args.objects], size, size) | hole
-        scheduler = ddim(base, args.steps)
-        text = encode_text(base, [params["scene_prompt"]], args.negative_prompt, args.guidance)
-        known = encode_image(base, composed)
-        region = latent_mask(region_pixels, base.vae_scale_factor, known)
-        timesteps = timesteps_from(scheduler, args.steps, args.harmonise)
-        with timings.phase("denoise"):
-            start = noised(scheduler, known, noise_like(known, generator), timesteps[0])
-            latents = repaint(base, scheduler, timesteps, start, text, args.guidance, known,
-                              region, generator)
-            generated = decode_latents(base, latents)[0]
-        return [keep_outside(generated, composed, region_pixels)], {
-            **params, "harmonised": True, "denoising_steps": len(timesteps)}
-
-    def find(self, image: Image.Image, phrase: str) -> np.ndarray | None:
-        """The one object of `image` that the grounding tool matches to `phrase`, or None."""
-        try:
-            masks = self.models.grounder.locate(image, phrase)
-        except ValueError:  # nothing matches, several do, or the phrase names nothing it knows
-            return None
-        return masks[0] if len(masks) == 1 else None
+        # 3. Harmonise inside the boxes and the cleared hole; the rest stays as composed
+        region = boxes_mask(boxes, size, size) | hole
+        result, steps = harmonised(base, composed, region, params["scene_prompt"], args,
+                                   args.harmonise, generator, timings)
+        return [result], {**params, "harmonised": True, "denoising_steps": steps}
 
     def flat_backdrops(self, pipe, count: int, size: int, generator) -> torch.Tensor:
         """Latents of `count` single-colour images, a random colour each (MultiDiffusion)."""
@@ -217,27 +168,6 @@ def region_weights(pixel_boxes, factor: int) -> torch.Tensor:
     around = (1 - coverage.sum(0, keepdim=True)).clamp(min=1e-3)
     weights = torch.cat([around, coverage])
     return weights / weights.sum(0, keepdim=True)
-
-
-def alone(phrase: str, background_prompt: str) -> str:
-    """The prompt that draws one object by itself: "a red circle, on a gray background"."""
-    return f"{phrase}, {background_prompt}" if background_prompt else phrase
-
-
-def largest(masks: list[np.ndarray]) -> np.ndarray | None:
-    return max(masks, key=lambda m: int(m.sum()), default=None)
-
-
-def cleared(image: Image.Image, masks: list[np.ndarray]) -> tuple[Image.Image, np.ndarray]:
-    """`image` with its objects painted over in the median colour of the rest, and the
-    painted area: the background that the objects are placed on."""
-    pixels = np.asarray(image.convert("RGB")).copy()
-    hole = np.zeros(pixels.shape[:2], dtype=bool)
-    for mask in masks:
-        hole |= dilate(mask, HOLE_MARGIN)
-    if hole.any() and not hole.all():
-        pixels[hole] = np.median(pixels[~hole], axis=0).astype(np.uint8)
-    return Image.fromarray(pixels), hole
 
 
 def scene_description(phrases: list[str], background_prompt: str) -> str:

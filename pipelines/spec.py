@@ -65,23 +65,6 @@ class EditArgs(OpArgs):
     image_guidance: float = Field(1.5, ge=0.0, le=10.0, description="how closely to keep the input image")
 
 
-class InpaintArgs(OpArgs):
-    prompt: Prompt = Field(description="the whole image as it should look afterwards")
-    target: Union[ImageId, list[Box], Prompt] = Field(
-        description="where to repaint: a mask image id (white = repaint), a list of boxes, or an "
-                    "object description such as 'the red circle'")
-    resample: int = Field(1, ge=1, le=10, description="RePaint resampling rounds per step")
-
-    @field_validator("target")
-    @classmethod
-    def boxes_not_empty(cls, value):
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("target boxes must not be empty")
-            return [check_box(b) for b in value]
-        return value
-
-
 class LayoutObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phrase: Prompt = Field(description="the object, e.g. 'a red circle'")
@@ -91,6 +74,31 @@ class LayoutObject(BaseModel):
     @classmethod
     def valid_box(cls, value):
         return check_box(value)
+
+
+class InpaintArgs(OpArgs):
+    prompt: Prompt = Field(description="the whole image as it should look afterwards")
+    target: Union[ImageId, list[Box], Prompt] = Field(
+        description="where to repaint: a mask image id (white = repaint), a list of boxes, or an "
+                    "object description such as 'the red circle'")
+    resample: int = Field(1, ge=1, le=10, description="RePaint resampling rounds per step")
+    objects: list[LayoutObject] | None = Field(
+        None, max_length=8, description="objects to put in the region, each {phrase, box}: each "
+        "is drawn alone and placed in its box, the rest of the region filled from around it; "
+        "[] only clears the region")
+    redraws: int = Field(2, ge=0, le=8, description="with objects: more draws of an object that "
+                                                    "the grounding tool cannot find in its image")
+    harmonise: float = Field(0.0, ge=0.0, le=1.0, description="with objects: how much of the region "
+                             "to redraw under the prompt so the placed objects blend in")
+
+    @field_validator("target")
+    @classmethod
+    def boxes_not_empty(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("target boxes must not be empty")
+            return [check_box(b) for b in value]
+        return value
 
 
 class LayoutArgs(OpArgs):

@@ -151,6 +151,11 @@ def _inpaint(args, scene: Scene) -> Scene:
     else:
         regions = [list(b) for b in target]
     kept = [o for o in scene.objects if not any(_inside(o, b) for b in regions)]
+    if args.objects is not None:
+        # The region is cleared and each object drawn in its box; the prompt only harmonises.
+        placed = _placed(args.objects, "inpaint object")
+        return Scene(tuple(kept) + tuple(o for o in placed
+                                          if any(_inside(o, b) for b in regions)), scene.background)
     specs, _, _ = _read_objects(args.prompt)
     # Objects the prompt describes that the kept pixels already show are not drawn again.
     unmatched_kept = list(kept)
@@ -175,6 +180,19 @@ def _inpaint(args, scene: Scene) -> Scene:
         drawn.append(_as_obj(spec, size, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2,
                              "the inpaint prompt"))
     return Scene(tuple(kept) + tuple(drawn), scene.background)
+
+
+def _placed(objects, what: str) -> list[Obj]:
+    """{phrase, box} items as the objects an exact executor draws, each centred in its box."""
+    placed = []
+    for item in objects:
+        found, _, _ = _read_objects(item.phrase)
+        if len(found) != 1:
+            raise SimulationError(f"{what} phrase {item.phrase!r} should name one object")
+        b = item.box
+        placed.append(_as_obj(found[0], _size_for(b), (b[0] + b[2]) / 2, (b[1] + b[3]) / 2,
+                              f"{what} phrase {item.phrase!r}"))
+    return placed
 
 
 def _unpad(box, pad: float = 0.012):
@@ -233,14 +251,7 @@ def simulate(plan: Plan, context: PlanningContext) -> Scene:
         elif op == "reference":
             scene = _compose_scene(args.prompt)
         elif op == "layout":
-            specs, objs = [], []
-            for item in args.objects:
-                found, _, _ = _read_objects(item.phrase)
-                if len(found) != 1:
-                    raise SimulationError(f"layout phrase {item.phrase!r} should name one object")
-                b = item.box
-                objs.append(_as_obj(found[0], _size_for(b), (b[0] + b[2]) / 2, (b[1] + b[3]) / 2,
-                                    f"layout phrase {item.phrase!r}"))
+            objs = _placed(args.objects, "layout")
             background = "white"
             if args.background_prompt:
                 _, bg, _ = _read_objects(args.background_prompt)

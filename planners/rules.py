@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from world.captions import caption, place_phrase
+from world.captions import caption, describe, place_phrase
 from world.check import relation_holds
 from world.scene import MAX_OBJECTS, SIZES, Obj, Scene
 
@@ -1032,10 +1032,13 @@ def _compile_edits(intents: list[EditIntent], context, choices, why) -> PlanResu
     rationale = " ".join(outcome.notes)
     if op == "inpaint":
         boxes = edit_boxes(outcome)
-        rationale += (f" Inpainting only {'this box' if len(boxes) == 1 else 'these boxes'}, with "
-                      f"the whole new scene as the prompt, keeps the other {untouched} "
-                      f"object(s) exactly as they are.")
-        step = Step(op="inpaint", args={"prompt": caption(outcome.after), "target": boxes},
+        placed = [{"phrase": describe(new, with_place=False), "box": [round(v, 4) for v in new.box]}
+                  for _, _, new in outcome.touched if new is not None]
+        rationale += (f" Inpainting only {'this box' if len(boxes) == 1 else 'these boxes'}, "
+                      f"{'with each new object drawn alone and placed in its box, ' if placed else 'cleared, '}"
+                      f"keeps the other {untouched} object(s) exactly as they are.")
+        step = Step(op="inpaint", args={"prompt": caption(outcome.after), "target": boxes,
+                                        "objects": placed},
                     inputs=[context.current_image], reason=f"{kind}: repaint only what changes")
     elif op == "invert_edit":
         rationale += (" The change touches the whole picture, so the image is inverted and "

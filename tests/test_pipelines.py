@@ -275,6 +275,34 @@ def test_inpaint_keeps_every_pixel_outside_the_boxes(models, image):
     assert result.params_used["mask_fraction"] == 0.25
 
 
+def test_inpaint_with_no_objects_clears_the_region_from_its_surroundings(models, image):
+    adapter = build_adapter("inpaint", models)
+    result = adapter.run({"prompt": "a blue square", "target": "the red circle", "objects": [],
+                          "seed": 1}, StepInputs(image=image))
+    mask = adapter.target_mask("the red circle", image, StepInputs(image=image))
+    before, after = pixels(image), pixels(result)
+    assert np.array_equal(before[~mask], after[~mask])
+    assert (after[mask] == (245, 245, 245)).all()   # the white background around the circle
+    assert result.params_used["object_draws"] == 0 and result.params_used["harmonised"] is False
+
+
+def test_inpaint_places_objects_inside_the_region_only(models, image):
+    # The tiny model draws blobs; whatever stands in for the phrase lands in its box, and
+    # nothing outside the region changes.
+    adapter = build_adapter("inpaint", models)
+    box = [0.1, 0.1, 0.5, 0.5]
+    args = {"prompt": "a green circle", "target": [box], "seed": 2, "steps": 2, "redraws": 0,
+            "objects": [{"phrase": "a green circle", "box": [0.15, 0.15, 0.45, 0.45]}]}
+    result = adapter.run(args, StepInputs(image=image))
+    inside = np.zeros((SIZE, SIZE), bool)
+    inside[round(0.1 * SIZE):round(0.5 * SIZE), round(0.1 * SIZE):round(0.5 * SIZE)] = True
+    assert np.array_equal(pixels(image)[~inside], pixels(result)[~inside])
+    assert result.params_used["object_draws"] == 1
+    harmonised = adapter.run({**args, "harmonise": 0.5}, StepInputs(image=image))
+    assert harmonised.params_used["harmonised"] and harmonised.params_used["denoising_steps"] == 1
+    assert np.array_equal(pixels(image)[~inside], pixels(harmonised)[~inside])
+
+
 def test_inpaint_grounds_an_object_description(models, image):
     adapter = build_adapter("inpaint", models)
     mask = adapter.target_mask("the red circle", image, StepInputs(image=image))

@@ -189,7 +189,18 @@ def test_one_object_among_several_is_inpainted_and_the_rest_kept():
     assert step.args.prompt == "a small green circle at the top left and a large blue square at the right"
     (box,) = step.args.target
     assert box[0] < 0.25 - 0.09 and box[2] > 0.25 + 0.09 and box[2] < SCENE.objects[1].box[0]
+    # The new circle is drawn alone and placed where the old one was.
+    (placed,) = step.args.objects
+    assert placed.phrase == "a small green circle"
+    assert placed.box == [round(v, 4) for v in SCENE.objects[0].box]
     assert SCENE.objects[1] in simulate(plan, scene_context()).objects
+
+
+def test_a_removal_inpaints_with_no_objects_to_place():
+    plan = RulePlanner().plan("remove the red circle", scene_context())
+    (step,) = plan.steps
+    assert step.op == "inpaint" and step.args.objects == []
+    assert simulate(plan, scene_context()).objects == (SCENE.objects[1],)
 
 
 def test_choice_table_can_be_changed():
