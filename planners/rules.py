@@ -23,12 +23,13 @@ from .context import PlanningContext
 from .layout import Slot, box_at, cell_centre, padded, solve, union
 from .plan import NotUnderstood, Plan, PlanResult, Step
 
-# Which operation serves which kind of request. Edits of some objects among several use
-# inpaint: the mask keeps every other pixel as it was, which instruction editing can only
+# Which operation serves which kind of request. Edits use inpaint with the new objects
+# placed: the mask keeps every other pixel as it was, which instruction editing can only
 # approximate (others kept: inpaint 96.7%, invert_edit 40.0%, edit 20.0%; bench.pipelines
-# quality --only one_of_several). The same change to every object keeps the structure with invert_edit; a new
-# background is everywhere but the objects, so an instruction edit. Re-measure with
-# bench/planner.py --choices.
+# quality --only one_of_several), and each changed object is drawn alone and placed in its
+# box (recolour made 100% of 30, against 27% redrawn from the caption; --only inpaint). A new
+# background is everywhere but the objects: the scene is drawn again as a layout, each object
+# in its old box (layouts right 97%; --only layout). Re-measure with bench/planner.py --choices.
 CHOICES: dict[str, str] = {
     "compose_single": "generate",   # one object, no place or relation stated
     "compose": "layout",            # anything with several objects, places or relations
@@ -40,11 +41,11 @@ CHOICES: dict[str, str] = {
     "remove": "inpaint",
     "add": "inpaint",
     "swap_colors": "inpaint",
-    "change_all": "invert_edit",    # the same change to every object of the scene
-    "background": "edit",
+    "change_all": "inpaint",        # the same change to every object of the scene
+    "background": "layout",         # every object drawn again on the new background
 }
 CHOICE_OPTIONS = {key: (("generate", "layout") if key.startswith("compose")
-                        else ("inpaint", "edit", "invert_edit")) for key in CHOICES}
+                        else ("inpaint", "edit", "invert_edit", "layout")) for key in CHOICES}
 
 UNDO_WORDS = {"undo", "revert"}
 REDO_WORDS = {"redo"}
@@ -1040,6 +1041,14 @@ def _compile_edits(intents: list[EditIntent], context, choices, why) -> PlanResu
         step = Step(op="inpaint", args={"prompt": caption(outcome.after), "target": boxes,
                                         "objects": placed},
                     inputs=[context.current_image], reason=f"{kind}: repaint only what changes")
+    elif op == "layout":
+        rationale += (" Every object is drawn again in its own box on the new scene, so each "
+                      "keeps its shape, colour, size and place.")
+        args = {"objects": [{"phrase": describe(o, with_place=False),
+                             "box": [round(v, 4) for v in o.box]} for o in outcome.after.objects]}
+        if outcome.after.background != "white":
+            args["background_prompt"] = f"a plain {outcome.after.background} background"
+        step = Step(op="layout", args=args, reason=f"{kind}: redraw the scene as it should be")
     elif op == "invert_edit":
         rationale += (" The change touches the whole picture, so the image is inverted and "
                       "regenerated with the new caption, which keeps its layout.")

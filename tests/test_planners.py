@@ -208,7 +208,14 @@ def test_choice_table_can_be_changed():
     assert plan.steps[0].op == "edit"
     assert "green" in plan.steps[0].args.instruction
     with pytest.raises(ValueError, match="recolor"):
-        RulePlanner({"recolor": "layout"})
+        RulePlanner({"recolor": "generate"})
+    # A layout redraws every object of the scene as it should be, the changed one included.
+    redrawn = RulePlanner({"recolor": "layout"}).plan("make the red circle green", scene_context())
+    assert [o.phrase for o in redrawn.steps[0].args.objects] == ["a small green circle",
+                                                                 "a large blue square"]
+    assert set(simulate(redrawn, scene_context()).objects) == set(
+        simulate(RulePlanner().plan("make the red circle green", scene_context()),
+                 scene_context()).objects)
 
 
 def test_it_and_the_other_one_follow_the_conversation():

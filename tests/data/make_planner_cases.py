@@ -42,7 +42,7 @@ HELD_FRAMES = ("can_you", "give_me", "scene_where")
 MAIN_FAMILIES = tuple(f for f in phrasing_templates() if f not in HELD_FAMILIES)
 MAIN_FRAMES = tuple(f for f in phrasing_frames() if f not in HELD_FRAMES)
 MAIN_STYLES = ("plain", "please", "should")
-EDIT_OPS = [["inpaint"], ["edit"], ["invert_edit"]]
+EDIT_OPS = [["inpaint"], ["edit"], ["invert_edit"], ["layout"]]
 
 
 def compose_ops(constraints) -> list[list[str]]:
