@@ -35,6 +35,7 @@ from pipelines.spec import OPERATIONS
 
 if TYPE_CHECKING:
     from planners.context import PlanningContext, Turn
+    from world.scene import Scene
 
 MAX_SEED = 2**32 - 1
 
@@ -112,24 +113,35 @@ class Outcome:
 
 class Corrector:
     """The next attempt after a failed check, in the order that costs least: another seed,
-    then stronger guidance, then another operation (a `generate` that misses a place, a
+    then stronger guidance, then another operation. A `generate` that misses a place, a
     relation or an object becomes a `layout`, which gives each object its own box; the
-    switch comes first when that is what failed, since no seed teaches a prompt places)."""
+    switch comes first when that is what failed, since no seed teaches a prompt places. An
+    instruction `edit` that misses twice on an image whose scene the checker reads becomes
+    the rule planner's placed edit: an `inpaint` that draws each changed object in its box,
+    or for a new background a `layout` of the same objects."""
 
     SWITCH_KINDS = frozenset({"place", "relation", "count"})
+    EDIT_SWITCH_ATTEMPT = 3
 
     def __init__(self, guidance_factor: float = 1.5):
         self.guidance_factor = guidance_factor
 
-    def next(self, step: Step, attempt: int, verdict: Verdict, tried_ops: set[str]
-             ) -> tuple[str, Step, str] | None:
-        """(strategy, the step to run as attempt number `attempt`, why)."""
+    def next(self, step: Step, attempt: int, verdict: Verdict, tried_ops: set[str],
+             before: "Scene | None" = None) -> tuple[str, Step, str] | None:
+        """(strategy, the step to run as attempt number `attempt`, why). `before` is the
+        scene of the step's input image, where the checker can read one."""
         if step.op == "generate" and "layout" not in tried_ops and (
                 verdict.kinds & self.SWITCH_KINDS or attempt >= 4):
             layout = layout_for(step)
             if layout is not None:
                 return ("op", layout, "a text prompt does not pin objects to places; a layout "
                                       "gives each object its own box")
+        if (step.op == "edit" and before is not None and attempt >= self.EDIT_SWITCH_ATTEMPT
+                and not tried_ops & {"inpaint", "layout"}):
+            placed = placed_edit_for(step, before)
+            if placed is not None:
+                return ("op", placed, "the instruction editor missed; drawing each changed "
+                                      "object in its own box keeps the rest as it is")
         if attempt == 3 and hasattr(step.args, "guidance"):
             bounds = type(step.args).model_fields["guidance"].metadata
             high = next((m.le for m in bounds if getattr(m, "le", None) is not None), 30.0)
@@ -161,6 +173,25 @@ def layout_for(step: Step) -> Step | None:
     args.update(steps=original.steps, guidance=original.guidance,
                 negative_prompt=original.negative_prompt)
     return Step(op="layout", args=args, reason=f"layout for {original.prompt!r}")
+
+
+def placed_edit_for(step: Step, before: "Scene") -> Step | None:
+    """The rule planner's inpaint (or, for a background, layout) for an edit step's
+    instruction read against the scene it edits; None when it cannot read the instruction."""
+    from planners.context import PlanningContext
+    from planners.rules import CHOICES, RulePlanner
+
+    choices = {kind: "layout" if kind == "background" else "inpaint"
+               for kind in CHOICES if not kind.startswith("compose")}
+    plan = RulePlanner(choices=choices).plan(step.args.instruction,
+                                              PlanningContext.from_scene(before))
+    if not isinstance(plan, Plan) or len(plan.steps) != 1:
+        return None
+    placed = plan.steps[0]
+    if placed.op not in ("inpaint", "layout"):
+        return None
+    return Step(op=placed.op, args=placed.args.model_dump(), inputs=step.inputs,
+                reason=f"{placed.op} for {step.args.instruction!r}")
 
 
 def planner_name(planner) -> str:
@@ -370,6 +401,7 @@ class Orchestrator:
         tried: list[str] = []
         tried_ops = {step.op}
         current, strategy = step, None
+        before_scene = None
         for attempt in range(1, self.limits.max_corrections + 2):
             planned_seed = current.args.seed if attempt == 1 else None
             run_seed = planned_seed if planned_seed is not None else attempt_seed(
@@ -400,7 +432,10 @@ class Orchestrator:
                 break
             if attempt > self.limits.max_corrections:
                 break
-            correction = self.corrector.next(current, attempt + 1, verdict, tried_ops)
+            if before_scene is None and inputs.image is not None and current.op == "edit":
+                before_scene = self._scene_of(inputs.image)
+            correction = self.corrector.next(current, attempt + 1, verdict, tried_ops,
+                                             before_scene)
             if correction is None:
                 break
             strategy, current, why = correction
@@ -411,6 +446,13 @@ class Orchestrator:
         _, chosen, verdict = best
         workspace.annotate(chosen, verdict, chosen=True)
         return chosen, verdict, tried
+
+
+    def _scene_of(self, image) -> "Scene | None":
+        from world.scene import Scene
+
+        reading = self.checker.read(image)
+        return Scene.from_dict(reading.scene) if reading.scene else None
 
 
 def _since(started: float) -> float:

@@ -23,13 +23,15 @@ from .context import PlanningContext
 from .layout import Slot, box_at, cell_centre, padded, solve, union
 from .plan import NotUnderstood, Plan, PlanResult, Step
 
-# Which operation serves which kind of request. Edits use inpaint with the new objects
-# placed: the mask keeps every other pixel as it was, which instruction editing can only
-# approximate (others kept: inpaint 96.7%, invert_edit 40.0%, edit 20.0%; bench.pipelines
-# quality --only one_of_several), and each changed object is drawn alone and placed in its
-# box (recolour made 100% of 30, against 27% redrawn from the caption; --only inpaint). A new
-# background is everywhere but the objects: the scene is drawn again as a layout, each object
-# in its old box (layouts right 97%; --only layout). Re-measure with bench/planner.py --choices.
+# Which operation serves which kind of request. Edits of objects use inpaint with the new
+# objects placed: the mask keeps every other pixel as it was, which instruction editing can
+# only approximate (others kept: inpaint 96.7%, invert_edit 40.0%, edit 20.0%;
+# bench.pipelines quality --only one_of_several), and each changed object is drawn alone and
+# placed in its box (recolour made 100% of 30, against 27% redrawn from the caption; --only
+# inpaint). A new background is everywhere but the objects: an instruction edit, which keeps
+# a photograph's own pixels; where it misses on the shapes world, the agent's corrector
+# redraws the scene as a layout with every object in its old box (agent/orchestrator.py).
+# Re-measure with bench/planner.py --choices.
 CHOICES: dict[str, str] = {
     "compose_single": "generate",   # one object, no place or relation stated
     "compose": "layout",            # anything with several objects, places or relations
@@ -42,7 +44,7 @@ CHOICES: dict[str, str] = {
     "add": "inpaint",
     "swap_colors": "inpaint",
     "change_all": "inpaint",        # the same change to every object of the scene
-    "background": "layout",         # every object drawn again on the new background
+    "background": "edit",
 }
 CHOICE_OPTIONS = {key: (("generate", "layout") if key.startswith("compose")
                         else ("inpaint", "edit", "invert_edit", "layout")) for key in CHOICES}

@@ -77,6 +77,27 @@ def test_a_generate_that_misses_a_relation_becomes_a_layout(tmp_path):
     assert session.current.id == "img_2"
 
 
+def test_an_edit_that_misses_twice_becomes_a_placed_edit(tmp_path):
+    # The instruction editor gives the image back unchanged; after another seed, the
+    # corrector redraws the scene as a layout with the new background, every object kept.
+    runner = WorldRunner(unchanged=("edit",))
+    atelier = Atelier(home=tmp_path, models=runner)
+    session = atelier.session("s")
+    first = session.ask("a red circle left of a blue square", seed=1)
+    result = session.ask("make the background gray", seed=5)
+    assert result.plan.steps[0].op == "edit" and result.checks_passed is True
+    corrections = [e for e in result.events if isinstance(e, Correction)]
+    assert [(c.strategy, c.op, c.attempt) for c in corrections] == [("seed", "edit", 2),
+                                                                     ("op", "layout", 3)]
+    assert [op for op, _ in runner.calls[1:]] == ["edit", "edit", "layout"]
+    before = WorldChecker().read(first.image.open()).scene
+    after = WorldChecker().read(result.image.open()).scene
+    assert after["background"] == "gray" and len(after["objects"]) == len(before["objects"])
+    for new, old in zip(after["objects"], before["objects"]):
+        assert [new[k] for k in ("shape", "color", "size")] == [old[k] for k in ("shape", "color", "size")]
+        assert abs(new["x"] - old["x"]) <= 0.05 and abs(new["y"] - old["y"]) <= 0.05
+
+
 def test_corrections_are_bounded_then_the_closest_attempt_is_kept(tmp_path):
     runner = WorldRunner(palette={"red": "purple"})
     atelier = Atelier(home=tmp_path, models=runner)
@@ -234,6 +255,15 @@ def test_the_corrector_ladder():
     assert layout.args.objects[0].phrase == "a large red circle"
     misplaced = Verdict(False, "world", ("place",), kinds=frozenset({"place"}))
     assert Corrector().next(step, 2, misplaced, {"generate"})[0] == "op"
+    # An edit the checker can read the scene of switches to a placed inpaint at attempt 3.
+    scene = Scene.from_dict({"objects": [{"shape": "circle", "color": "red", "size": "small",
+                                          "x": 0.3, "y": 0.3}]})
+    edit = Step(op="edit", args={"instruction": "make the red circle green"}, inputs=["img_1"])
+    assert Corrector().next(edit, 2, failed, {"edit"}, scene)[0] == "seed"
+    strategy, placed, _ = Corrector().next(edit, 3, failed, {"edit"}, scene)
+    assert strategy == "op" and placed.op == "inpaint" and placed.inputs == ["img_1"]
+    assert placed.args.objects[0].phrase == "a small green circle"
+    assert Corrector().next(edit, 3, failed, {"edit"}, None)[0] == "guidance"
     # Guidance already at its bound: another seed instead.
     capped = Step(op="generate", args={"prompt": "a red circle", "guidance": 30.0})
     assert Corrector().next(capped, 3, failed, {"generate"})[0] == "seed"

@@ -10,7 +10,9 @@ what text conditioning learns last), so the correction loop has something real t
 
 - `ignore_places`: `generate` draws the prompt's objects in a row across the middle, in the
   order the prompt names them, whatever places or relations it states;
-- `palette`: colours swapped on the way out ({"red": "purple"}: asked for red, drew purple).
+- `palette`: colours swapped on the way out ({"red": "purple"}: asked for red, drew purple);
+- `unchanged`: operations that give back their input image as it was, as the trained
+  instruction editor often does.
 
 An inpaint whose target is a mask image (one the user drew) has no exact scene to simulate;
 its result is the input image with the mask's white pixels taken from the rendering of the
@@ -25,9 +27,11 @@ from pipelines.errors import InputError
 class WorldRunner:
     domain = "shapes"  # its images are the shapes world's, so the world checker judges them
 
-    def __init__(self, ignore_places: bool = False, palette: dict[str, str] | None = None):
+    def __init__(self, ignore_places: bool = False, palette: dict[str, str] | None = None,
+                 unchanged: tuple[str, ...] = ()):
         self.ignore_places = ignore_places
         self.palette = dict(palette or {})
+        self.unchanged = set(unchanged)
         self.calls: list[tuple[str, int]] = []
 
     def model_ids(self) -> dict[str, str]:
@@ -42,6 +46,10 @@ class WorldRunner:
         from world.scene import Scene
 
         self.calls.append((op, seed))
+        if op in self.unchanged and inputs.image is not None:
+            return StepResult(images=[inputs.image.copy()], seed=seed,
+                              params_used={**args.model_dump(), "seed": seed},
+                              timings={"total": 0.0})
         if op == "inpaint" and inputs.mask is not None:
             return self._masked(args, inputs, seed)
         context = (PlanningContext.from_scene(detect(inputs.image).scene)
