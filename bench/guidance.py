@@ -3,8 +3,9 @@
 Counts the UNet's forward passes, and the batch each one carries, while operations run on the
 loaded models: with guidance, one call per step holding the unconditional and conditional
 halves of the batch (InstructPix2Pix: three parts, text, image and neither); without it, one
-call with the conditional half only. Layout's own loop predicts the whole scene and each
-object's region in the same call, so its batch is 2 x (objects + 1).
+call with the conditional half only. A per-box layout draws its objects alone in one batch
+(2 x objects); the multidiffusion loop predicts the whole scene and each object's region in
+the same call, so its batch is 2 x (objects + 1).
 """
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ def run(context) -> dict:
         return lambda: runner.run("generate", GenerateArgs(prompt="a red circle", steps=STEPS,
                                                            **args), StepInputs(), 0)
 
-    def layout():
+    def layout(method: str, phrases: tuple[str, ...]):
         from pipelines.spec import LayoutArgs
-        args = LayoutArgs(objects=[{"phrase": "a red circle", "box": [0.1, 0.1, 0.4, 0.4]}],
-                          steps=STEPS)
+        args = LayoutArgs(objects=[{"phrase": p, "box": [0.1 + 0.5 * i, 0.1, 0.4 + 0.5 * i, 0.4]}
+                                   for i, p in enumerate(phrases)],
+                          method=method, redraws=0, steps=STEPS)
         return lambda: runner.run("layout", args, StepInputs(), 0)
 
     def edit():
@@ -53,12 +55,16 @@ def run(context) -> dict:
         return lambda: runner.run("edit", args, StepInputs(image=image), 0)
 
     cases = {
-        "generate, DPM-Solver++ 2M": (models.base().unet, generate(), 2),
+        "generate, DPM-Solver++ 2M": (models.base().unet, generate(sampler="dpm++2m"), 2),
         "generate, DDIM": (models.base().unet, generate(sampler="ddim"), 2),
         "generate, Euler": (models.base().unet, generate(sampler="euler"), 2),
         "generate, guidance 1 (off)": (models.base().unet, generate(guidance=1.0), 1),
+        # Two objects drawn alone in one batch, each with both branches.
+        "layout per box, two objects": (models.base().unet,
+                                        layout("per_box", ("a red circle", "a blue square")), 4),
         # The scene prompt and the object's phrase, each with both branches.
-        "layout, one object (hand-written loop)": (models.base().unet, layout(), 4),
+        "layout multidiffusion, one object (hand-written loop)": (
+            models.base().unet, layout("multidiffusion", ("a red circle",)), 4),
         "edit (InstructPix2Pix)": (models.edit().unet, edit(), 3),
     }
     measured = {}
