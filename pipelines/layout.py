@@ -2,10 +2,12 @@
 
 Two methods. `per_box` (the default) follows LLM-grounded Diffusion's second stage: each
 phrase is drawn alone on the scene's background, the grounding tool cuts its object out, the
-cut-out is placed in its box on a background cleared of objects, and a low-strength SDEdit
-pass restricted to the boxes blends the pasted objects in. A model that draws an object right
-but not where it is asked (a small one rarely learns places first) still gives a right layout.
-An object the grounding tool cannot find is drawn again from fresh noise, `redraws` times.
+cut-out is placed in its box on a background cleared of objects (pipelines/placement.py).
+With `harmonise` > 0 an SDEdit pass restricted to the boxes blends the pasted objects in
+(photographs want it; the shapes model redraws small squares as circles even at 0.15, so it
+is off by default). A model that draws an object right but not where it is asked (a small one
+learns places last) still gives a right layout. An object the grounding tool cannot find is
+drawn again from fresh noise, `redraws` times.
 
 `multidiffusion`: region-wise noise blending (MultiDiffusion): at every step the model
 predicts the whole canvas once per prompt (the scene prompt, then each phrase) and the
