@@ -467,8 +467,14 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int]) -> list[in
         if m.count and len(chosen) != m.count:
             raise NotRead(f"I see {len(chosen)} objects, not {m.count}; say which ones")
         return chosen
-    candidates = [i for i, o in enumerate(objs)
-                  if all(getattr(o, a) == v for a, v in m.attrs().items())]
+    wanted = m.attrs()
+    candidates = [i for i, o in enumerate(objs) if all(getattr(o, a) == v for a, v in wanted.items())]
+    if not candidates and "size" in wanted:
+        # Sizes are judged by eye: "the tiny blue shape" means the one blue shape even when it
+        # came out large. Only when that leaves a single object; the plan's notes name it.
+        others = {a: v for a, v in wanted.items() if a != "size"}
+        loose = [i for i, o in enumerate(objs) if all(getattr(o, a) == v for a, v in others.items())]
+        candidates = loose if len(loose) == 1 else []
     what = _words(m)
     if m.other:
         candidates = [i for i in candidates if i not in focused]

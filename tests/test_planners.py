@@ -196,6 +196,17 @@ def test_one_object_among_several_is_inpainted_and_the_rest_kept():
     assert SCENE.objects[1] in simulate(plan, scene_context()).objects
 
 
+def test_a_size_the_image_does_not_show_is_read_loosely_when_one_object_fits():
+    # "the small blue square": the only blue square is large, and that is the one meant.
+    plan = RulePlanner().plan("make the small blue square green", scene_context())
+    assert (plan.steps[0].args.objects[0].phrase, plan.steps[0].args.objects[0].box) == (
+        "a large green square", [round(v, 4) for v in SCENE.objects[1].box])
+    # Two red circles, neither large: which one stays a question.
+    twins = Scene((Obj("circle", "red", "small", 0.25, 0.3), Obj("circle", "red", "small", 0.7, 0.7)))
+    asked = RulePlanner().plan("make the large red circle green", PlanningContext.from_scene(twins))
+    assert isinstance(asked, NotUnderstood) and "I see no large red circle" in asked.message
+
+
 def test_a_removal_inpaints_with_no_objects_to_place():
     plan = RulePlanner().plan("remove the red circle", scene_context())
     (step,) = plan.steps
