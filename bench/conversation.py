@@ -7,8 +7,9 @@ leaves:
 - a new picture: every constraint its request states holds;
 - an edit: the asked change made and everything else kept (world.check.constraints_for_edit),
   on the scene the previous turn really left. The objects an edit names are found in that
-  scene by their shape, colour and size (the nearest to where they were meant to be); an
-  edit whose objects are not there is a wrong turn.
+  scene by their shape, colour and size, or else by shape and colour (a size no request
+  stated may come out either way), the nearest to where they were meant to be; an edit whose
+  objects are not there is a wrong turn.
 """
 from __future__ import annotations
 
@@ -30,10 +31,12 @@ def load_sessions(n: int | None = None) -> list[dict]:
 
 
 def find_named(obj: dict, scene):
-    """Index of the object in `scene` matching `obj`'s shape, colour and size, nearest to
-    where `obj` was meant to be; None when there is none."""
+    """Index of the object in `scene` matching `obj`'s shape, colour and size (else its shape
+    and colour), nearest to where `obj` was meant to be; None when there is none."""
     same = [i for i, o in enumerate(scene.objects)
             if (o.shape, o.color, o.size) == (obj["shape"], obj["color"], obj["size"])]
+    same = same or [i for i, o in enumerate(scene.objects)
+                    if (o.shape, o.color) == (obj["shape"], obj["color"])]
     if not same:
         return None
     return min(same, key=lambda i: (scene.objects[i].x - obj["x"]) ** 2 + (scene.objects[i].y - obj["y"]) ** 2)

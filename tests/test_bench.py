@@ -182,3 +182,21 @@ def test_conversation_judge_passes_the_intended_images_and_fails_others():
     edit_turn = sessions[0]["turns"][1]
     before = render(Scene.from_dict(edit_turn["before"]))
     assert not judge(before, edit_turn, detect(before).scene)
+
+
+def test_conversation_judge_follows_an_object_whose_unstated_size_came_out_otherwise():
+    # conv-001: "a turquoise tile at the left side" (no size), then a black background, then
+    # "Color the shape red". The agent drew the tile large where the script meant small; the
+    # recolour is judged on the large tile it really drew.
+    from bench.conversation import judge, load_sessions
+    from world.render import render
+    from world.scene import Obj, Scene
+
+    session = next(s for s in load_sessions() if s["session"] == "conv-001")
+    turn = session["turns"][2]
+    assert turn["request"] == "Color the shape red" and turn["before"]["objects"][0]["size"] == "small"
+    drawn = Scene((Obj("square", "cyan", "large", 0.17, 0.5),), "black")
+    recoloured = Scene((Obj("square", "red", "large", 0.17, 0.5),), "black")
+    assert judge(render(recoloured), turn, drawn)
+    assert not judge(render(drawn), turn, drawn)
+    assert not judge(render(Scene((Obj("circle", "red", "large", 0.17, 0.5),), "black")), turn, drawn)
