@@ -64,7 +64,9 @@ def png_bytes(image, chunks: dict[str, str]) -> bytes:
     for key, text in chunks.items():
         info.add_text(key, text)  # PIL writes iTXt by itself when Latin-1 cannot hold the text
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    # Level 3 encodes a generated 128 px image about four times faster than the default 6,
+    # for files about a quarter larger: it is part of every turn's own time.
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=3)
     return buffer.getvalue()
 
 

@@ -77,6 +77,23 @@ def coverage(pixels: np.ndarray, background: str, color: str) -> np.ndarray:
     direction = col - bg
     return (pixels.astype(float) - bg) @ direction / (direction @ direction)
 
+def test_labelling_skips_only_pixels_that_cannot_be_an_object():
+    # The shortcut for pixels near the background gives the labels of the full per-pixel
+    # computation, on clean and noisy images of every background.
+    from world.detect import PALETTE, _label_offsets, label_pixels, read_background
+
+    rng = np.random.default_rng(5)
+    for k in range(12):
+        pixels = np.asarray(render(sample_scene(rng)), np.float32)
+        if k % 2:
+            pixels = np.clip(pixels + rng.normal(0, rng.uniform(5, 80), pixels.shape), 0, 255)
+        _, background = read_background(pixels)
+        offset = (pixels - background).reshape(-1, 3)
+        direction = PALETTE - background
+        length2 = np.maximum(np.sum(direction ** 2, axis=1), 1.0)
+        full = _label_offsets(offset, direction, length2).reshape(pixels.shape[:2])
+        assert np.array_equal(label_pixels(pixels, background), full)
+
 
 @pytest.mark.parametrize("background", sorted(BACKGROUNDS))
 def test_render_uses_the_exact_palette_and_sizes(background):

@@ -68,9 +68,23 @@ def label_pixels(pixels: np.ndarray, background: np.ndarray) -> np.ndarray:
     offset = pixels - background                              # H W 3
     direction = PALETTE - background                          # K 3
     length2 = np.maximum(np.sum(direction ** 2, axis=1), 1.0)  # K
-    t = np.einsum("hwc,kc->hwk", offset, direction) / length2  # blend fraction per colour
+    labels = np.full(pixels.shape[:2], -1, dtype=np.intp)
+    # A pixel reaches half-way toward colour k only if |offset| >= 0.5 length2_k / |direction_k|
+    # (Cauchy-Schwarz), so the pixels nearer the background than the smallest such reach are
+    # background without the per-colour work: most of a mostly flat image.
+    norms = np.sqrt(np.sum(direction ** 2, axis=1))
+    reach = np.min(np.where(norms > 0, 0.5 * length2 / np.maximum(norms, 1e-12), np.inf))
+    candidates = np.sum(offset ** 2, axis=-1) >= (0.999 * reach) ** 2
+    if candidates.any():
+        labels[candidates] = _label_offsets(offset[candidates], direction, length2)
+    return labels
+
+
+def _label_offsets(offset: np.ndarray, direction: np.ndarray, length2: np.ndarray) -> np.ndarray:
+    """label_pixels for N x 3 offsets from the background."""
+    t = offset @ direction.T / length2                         # N K: blend fraction per colour
     t_clipped = np.clip(t, 0.0, 1.0)
-    residual = np.linalg.norm(offset[:, :, None, :] - t_clipped[..., None] * direction, axis=-1)
+    residual = np.linalg.norm(offset[:, None, :] - t_clipped[..., None] * direction, axis=-1)
     # Only colours the pixel is at least half-way toward count; of those the closest wins.
     residual = np.where(t >= 0.5, residual, np.inf)
     best = np.argmin(residual, axis=-1)
