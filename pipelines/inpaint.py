@@ -21,7 +21,7 @@ from PIL import Image
 from pipelines.base import Adapter, StepInputs, Timings, check_image, check_same_size
 from pipelines.errors import InputError
 from pipelines.grounding import dilate
-from pipelines.placement import draw_alone, filled, place
+from pipelines.placement import Job, draw_alone, filled, place
 from pipelines.sampling import (alpha_bar, boxes_mask, ddim, decode_latents, encode_image,
                                 encode_text, keep_outside, latent_mask, native_size, next_timestep,
                                 noise_like, noised, predict, require_sd_family, timesteps_from)
@@ -69,8 +69,8 @@ class Inpaint(Adapter):
                       generator: torch.Generator, timings: Timings):
         """The region filled from around it, each object drawn alone and pasted in its box."""
         phrases = [o.phrase for o in args.objects]
-        drawn = draw_alone(self.models, phrases, "", args, native_size(pipe), args.redraws,
-                           generator, timings)
+        (drawn,) = draw_alone(self.models, [Job(phrases, "", args.negative_prompt, generator)],
+                              args.steps, args.guidance, native_size(pipe), args.redraws, timings)
         # Drawn on another background than the image's, a cut-out leaves its rim behind.
         composed = place(filled(image, mask), [o.box for o in args.objects], drawn, margin=0)
         params = {"mechanism": "per_box_composition", "mask_fraction": round(float(mask.mean()), 4),

@@ -33,7 +33,7 @@ from PIL import Image
 from pipelines.attention import hooked_attention, map_shape, token_span
 from pipelines.base import Adapter, StepInputs, Timings
 from pipelines.inpaint import harmonised
-from pipelines.placement import CUTOUT_MARGIN, OBJECT_SAMPLER, cleared, draw_alone, place
+from pipelines.placement import CUTOUT_MARGIN, OBJECT_SAMPLER, Job, cleared, draw_alone, place
 from pipelines.sampling import (boxes_mask, ddim, decode_latents, encode_image, encode_text,
                                 initial_noise, latent_mask, native_size, noise_like, noised,
                                 predict, require_sd_family)
@@ -68,7 +68,7 @@ class Layout(Adapter):
             return self.gligen(args, generator, timings)
         require_sd_family(base, "layout")
         if args.method == "per_box":
-            return self.per_box(base, args, generator, timings)
+            return self.apply_batch([args], [inputs], [generator], timings)[0]
         size = native_size(base)
         factor = base.vae_scale_factor
         phrases = [o.phrase for o in args.objects]
@@ -108,14 +108,31 @@ class Layout(Adapter):
                         "sampler": "ddim", "width": size, "height": size,
                         "bootstrap_steps": bootstrap_steps, "guided_steps": guided_steps}
 
-    def per_box(self, base, args: LayoutArgs, generator: torch.Generator, timings: Timings):
+    def batch_key(self, args: LayoutArgs, inputs: StepInputs):
+        # Per-box layouts of several calls draw their objects in one batched call per round.
+        if args.method != "per_box" or args.harmonise > 0 or has_gligen(self.models.base()):
+            return None
+        return ("per_box", args.steps, args.guidance, args.redraws)
+
+    def apply_batch(self, args: list[LayoutArgs], inputs: list[StepInputs],
+                    generators: list[torch.Generator], timings: Timings):
+        """Per-box layouts: each call's objects drawn alone (all calls in one batch), cut out
+        and placed on the first draw of its own, cleared."""
+        base = self.models.base()
+        require_sd_family(base, "layout")
         size = native_size(base)
+        jobs = [Job([o.phrase for o in a.objects], a.background_prompt, a.negative_prompt, g)
+                for a, g in zip(args, generators)]
+        first = args[0]
+        drawn = draw_alone(self.models, jobs, first.steps, first.guidance, size, first.redraws,
+                           timings)
+        return [self.placed(base, a, d, size, generator, timings)
+                for a, d, generator in zip(args, drawn, generators)]
+
+    def placed(self, base, args: LayoutArgs, drawn, size: int, generator: torch.Generator,
+               timings: Timings):
         phrases = [o.phrase for o in args.objects]
         boxes = [o.box for o in args.objects]
-
-        # 1. Draw each object alone; 2. place the cut-outs on the first draw, cleared
-        drawn = draw_alone(self.models, phrases, args.background_prompt, args, size,
-                           args.redraws, generator, timings)
         first = drawn.images[0]
         with timings.phase("ground"):
             canvas, hole = cleared(first, self.models.grounder.objects(first))
@@ -128,7 +145,7 @@ class Layout(Adapter):
         if int(args.steps * args.harmonise) < 1:
             return [composed], {**params, "harmonised": False}
 
-        # 3. Harmonise inside the boxes and the cleared hole; the rest stays as composed
+        # Harmonise inside the boxes and the cleared hole; the rest stays as composed
         region = boxes_mask(boxes, size, size) | hole
         result, steps = harmonised(base, composed, region, params["scene_prompt"], args,
                                    args.harmonise, generator, timings)

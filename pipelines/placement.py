@@ -48,33 +48,50 @@ def alone(phrase: str, background_prompt: str) -> str:
     return f"{phrase}, {background_prompt}" if background_prompt else phrase
 
 
-def draw_alone(models, phrases: list[str], background_prompt: str, args, size: int,
-               redraws: int, generator: torch.Generator, timings: Timings) -> Drawn:
-    """Draw each phrase alone (`args` gives steps, guidance and negative prompt) until the
-    grounding tool finds it, at most 1 + `redraws` times; batched, one call per round."""
+@dataclass
+class Job:
+    """The objects one call draws alone: their phrases, the background they are drawn on, the
+    negative prompt, and the call's own generator (all of its noise comes from it, in order,
+    so a call batched with others draws what it draws alone)."""
+
+    phrases: list[str]
+    background_prompt: str
+    negative_prompt: str
+    generator: torch.Generator
+
+
+def draw_alone(models, jobs: list[Job], steps: int, guidance: float, size: int, redraws: int,
+               timings: Timings) -> list[Drawn]:
+    """Draw each job's phrases alone until the grounding tool finds them, at most 1 + `redraws`
+    times; one batched pipeline call per round for all jobs together."""
     pipe = models.with_sampler(OBJECT_SAMPLER)
-    images: list[Image.Image | None] = [None] * len(phrases)
-    cutouts: list[np.ndarray | None] = [None] * len(phrases)
-    draws = 0
+    images = [[None] * len(job.phrases) for job in jobs]
+    cutouts: list[list[np.ndarray | None]] = [[None] * len(job.phrases) for job in jobs]
+    draws = [0] * len(jobs)
     for _ in range(1 + redraws):
-        missing = [i for i, cut in enumerate(cutouts) if cut is None]
+        missing = [(j, i) for j, job in enumerate(jobs) for i in range(len(job.phrases))
+                   if cutouts[j][i] is None]
         if not missing:
             break
         with timings.phase("denoise"):
-            drawn = pipe(prompt=[alone(phrases[i], background_prompt) for i in missing],
-                         negative_prompt=[args.negative_prompt] * len(missing),
-                         num_inference_steps=args.steps, guidance_scale=args.guidance,
-                         width=size, height=size, generator=generator).images
-        draws += len(missing)
+            drawn = pipe(prompt=[alone(jobs[j].phrases[i], jobs[j].background_prompt)
+                                 for j, i in missing],
+                         negative_prompt=[jobs[j].negative_prompt for j, _ in missing],
+                         num_inference_steps=steps, guidance_scale=guidance, width=size,
+                         height=size, generator=[jobs[j].generator for j, _ in missing]).images
         with timings.phase("ground"):
-            for i, image in zip(missing, drawn):
-                images[i], cutouts[i] = image, find(models.grounder, image, phrases[i])
-    unmatched = [i for i, cut in enumerate(cutouts) if cut is None]
+            for (j, i), image in zip(missing, drawn):
+                draws[j] += 1
+                images[j][i], cutouts[j][i] = image, find(models.grounder, image, jobs[j].phrases[i])
+    results = []
     with timings.phase("ground"):
-        # What the tool cannot match to its phrase, it may still see as an object.
-        for i in unmatched:
-            cutouts[i] = largest(models.grounder.objects(images[i]))
-    return Drawn(images, cutouts, draws, unmatched)
+        for j in range(len(jobs)):
+            unmatched = [i for i, cut in enumerate(cutouts[j]) if cut is None]
+            # What the tool cannot match to its phrase, it may still see as an object.
+            for i in unmatched:
+                cutouts[j][i] = largest(models.grounder.objects(images[j][i]))
+            results.append(Drawn(images[j], cutouts[j], draws[j], unmatched))
+    return results
 
 
 def find(grounder, image: Image.Image, phrase: str) -> np.ndarray | None:

@@ -91,6 +91,25 @@ def unet_batches(pipe, call) -> list[int]:
         hook.remove()
     return sizes
 
+def test_per_box_layouts_batch_and_draw_what_each_draws_alone(models):
+    adapter = build_adapter("layout", models)
+    calls = [{"objects": [{"phrase": p, "box": [0.1, 0.1, 0.45, 0.45]},
+                          {"phrase": "a blue square", "box": [0.55, 0.55, 0.9, 0.9]}],
+              "seed": s, "steps": 3, "redraws": 1} for p, s in (("a red circle", 1),
+                                                                  ("a green triangle", 2))]
+    calls.append({"objects": [{"phrase": "a cyan circle", "box": [0.3, 0.3, 0.7, 0.7]}],
+                  "seed": 3, "steps": 3, "redraws": 1, "background_prompt": "a gray background"})
+    keys = {adapter.batch_key(adapter.validate(c), StepInputs()) for c in calls}
+    assert len(keys) == 1 and None not in keys
+    alone = [adapter.run(args) for args in calls]
+    together = adapter.run_batch([(args, None) for args in calls])
+    for one, batched in zip(alone, together):
+        assert batched.params_used == one.params_used and batched.timings["batch"] == 3
+        assert_same_image(batched.images[0], one.images[0])
+    # Multidiffusion and harmonised layouts run one call at a time.
+    for other in ({"method": "multidiffusion"}, {"harmonise": 0.5}):
+        assert adapter.batch_key(adapter.validate({**calls[0], **other}), StepInputs()) is None
+
 
 @pytest.mark.parametrize("sampler", ["dpm++2m", "ddim", "euler"])
 def test_guidance_runs_both_branches_in_one_unet_call_per_step(models, sampler):
