@@ -26,6 +26,9 @@ CUTOUT_MARGIN = 1
 HOLE_MARGIN = 2
 # The ring around a region whose median colour fills it.
 RING = 3
+# Levels from its median within which 95% of a plain background lies (the shapes model's
+# backgrounds: 10 to 17; a photograph's: far more).
+PLAIN_SPREAD = 24
 
 
 @dataclass
@@ -117,10 +120,19 @@ def place(canvas: Image.Image, boxes: list[list[float]], drawn: Drawn, margin: i
 
 def cleared(image: Image.Image, masks: list[np.ndarray]) -> tuple[Image.Image, np.ndarray]:
     """`image` with its objects painted over in the median colour of the rest, and the
-    painted area: the background that objects are placed on."""
+    painted area: the background that objects are placed on. A plain background (95% of it
+    within PLAIN_SPREAD levels of its median) is painted flat all over, which drops the faint
+    ghosts of objects that a small model leaves; a photograph's is kept as drawn."""
     hole = np.zeros((image.height, image.width), dtype=bool)
     for mask in masks:
         hole |= dilate(mask, HOLE_MARGIN)
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    rest = pixels[~hole]
+    if len(rest):
+        median = np.median(rest, axis=0)
+        if np.percentile(np.abs(rest - median).max(axis=1), 95) <= PLAIN_SPREAD:
+            flat = tuple(int(v) for v in median.round())
+            return Image.new("RGB", image.size, flat), hole
     return filled(image, hole, ~hole), hole
 
 

@@ -418,13 +418,24 @@ def test_layout_per_box_refuses_attention_guidance(models):
 
 def test_cleared_paints_objects_over_with_the_background():
     from pipelines.grounding import WorldGrounder
-    from pipelines.layout import cleared
+    from pipelines.placement import cleared
 
     scene = render(REFERENCE, SIZE)
     canvas, hole = cleared(scene, WorldGrounder().objects(scene))
     assert hole.any() and (pixels(canvas) == (128, 128, 128)).all()
-    untouched, nothing = cleared(Image.new("RGB", (SIZE, SIZE), (20, 20, 20)), [])
-    assert not nothing.any() and (pixels(untouched) == 20).all()
+    # A plain background with faint marks is painted flat; a busy one keeps its pixels
+    # outside the objects' holes.
+    rng = np.random.default_rng(0)
+    faint = np.clip(128 + rng.normal(0, 4, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    canvas, nothing = cleared(Image.fromarray(faint), [])
+    assert not nothing.any() and (np.abs(pixels(canvas) - 128) <= 1).all()
+    assert len(np.unique(pixels(canvas).reshape(-1, 3), axis=0)) == 1
+    busy = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    square = np.zeros((SIZE, SIZE), bool)
+    square[10:20, 10:20] = True
+    canvas, hole = cleared(Image.fromarray(busy), [square])
+    assert np.array_equal(pixels(canvas)[~hole], busy[~hole].astype(np.int16))
+    assert len(np.unique(pixels(canvas)[hole].reshape(-1, 3), axis=0)) == 1
 
 
 def test_invert_edit_blends_back_what_the_prompt_did_not_change(models, image):
