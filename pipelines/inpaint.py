@@ -74,8 +74,7 @@ class Inpaint(Adapter):
         # Drawn on another background than the image's, a cut-out leaves its rim behind.
         composed = place(filled(image, mask), [o.box for o in args.objects], drawn, margin=0)
         params = {"mechanism": "per_box_composition", "mask_fraction": round(float(mask.mean()), 4),
-                  "object_draws": drawn.draws, "unmatched": [phrases[i] for i in drawn.unmatched],
-                  "missing": [phrases[i] for i in drawn.missing()]}
+                  **drawn.params(phrases)}
         if int(args.steps * args.harmonise) < 1:
             return [keep_outside(composed, image, mask)], {**params, "harmonised": False}
         result, steps = harmonised(pipe, composed, mask, args.prompt, args, args.harmonise,

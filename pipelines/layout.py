@@ -139,9 +139,7 @@ class Layout(Adapter):
         composed = place(canvas, boxes, drawn, CUTOUT_MARGIN)
         params = {"mechanism": "per_box_composition", "sampler": OBJECT_SAMPLER,
                   "scene_prompt": scene_description(phrases, args.background_prompt),
-                  "width": size, "height": size, "object_draws": drawn.draws,
-                  "unmatched": [phrases[i] for i in drawn.unmatched],
-                  "missing": [phrases[i] for i in drawn.missing()]}
+                  "width": size, "height": size, **drawn.params(phrases)}
         if int(args.steps * args.harmonise) < 1:
             return [composed], {**params, "harmonised": False}
 
