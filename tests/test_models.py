@@ -58,9 +58,12 @@ def test_shapes_sd_is_a_standard_stable_diffusion_folder(text_to_image):
 
 
 def test_shapes_sd_draws_what_is_asked_and_its_vae_round_trips(text_to_image):
-    from training.evaluate import object_prompts, prompt_accuracy, vae_round_trip_accuracy
+    from training.evaluate import (object_prompts, prompt_accuracy, single_object_prompts,
+                                   vae_round_trip_accuracy)
 
     assert prompt_accuracy(text_to_image, object_prompts(10)) >= 0.8
+    # Place too: 9 of these 10 measured (0.97 of 100 in bench.models).
+    assert prompt_accuracy(text_to_image, single_object_prompts(10)) >= 0.8
     assert vae_round_trip_accuracy(text_to_image.vae, n=20) >= 0.95
 
 
@@ -93,4 +96,5 @@ def test_shapes_ip2p_loads_with_eight_input_channels_and_shares_weights_with_sha
     assert pipe.unet.config.in_channels == 8
     for shared in ("vae", "text_encoder", "tokenizer"):
         assert (MODELS / "shapes-ip2p" / shared).resolve() == (MODELS / "shapes-sd" / shared).resolve()
-    assert edit_accuracy(pipe, n=10, kinds=["background"])["all"] >= 0.2
+    # 8 of these 10 measured (0.65 of the 300-edit bench's background edits).
+    assert edit_accuracy(pipe, n=10, kinds=["background"])["all"] >= 0.6

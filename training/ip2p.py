@@ -4,8 +4,11 @@
 
 It starts from the text-to-image UNet (the InstructPix2Pix recipe: four extra input channels
 for the before-image latents, zero-initialised) and shares that folder's VAE, text encoder,
-tokenizer and scheduler. Text and image conditions are dropped independently so both
-guidance scales work. Resumable from OUT/latest.pt.
+tokenizer and scheduler. With `--clip FOLDER` the text encoder and tokenizer come from that
+shapes CLIP instead (its text tower, as training/sd.py converts it), so an edit model can be
+trained on a new text tower alongside the text-to-image model that will use it. Text and
+image conditions are dropped independently so both guidance scales work. Resumable from
+OUT/latest.pt.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from training.data import cached_dataset, parallel_chunks, start_run
 from training.sd import (SCHEDULER_CONFIG, add_unet_arguments, cached_tokenizer,
-                         diffusion_loss, encode_images, encode_prompts, sample_training_scene,
+                         diffusion_loss, encode_images, encode_prompts, load_text_encoder,
+                         sample_training_scene,
                          save_atomically, signal_to_noise, token_ids, train_loop)
 from world.edits import sample_edit
 from world.render import render
@@ -72,6 +76,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sd", required=True, help="shapes-sd folder to start from and share")
     add_unet_arguments(parser, steps=6000, lr=5e-4, warmup=100, dataset=30000,
                        out="checkpoints/ip2p")
+    parser.add_argument("--clip", help="open_clip shapes-clip folder whose text tower replaces the --sd one")
     parser.add_argument("--drop", type=float, default=0.05, help="chance of dropping each condition")
     args = parser.parse_args(argv)
     device = start_run(args)
@@ -80,11 +85,16 @@ def main(argv=None) -> None:
     sd = Path(args.sd)
 
     vae = AutoencoderKL.from_pretrained(sd / "vae").eval()
+    if args.clip:
+        text_encoder, tokenizer = load_text_encoder(Path(args.clip))
+        tokenizer_folder = str(args.clip)
+    else:
+        text_encoder = CLIPTextModel.from_pretrained(sd / "text_encoder").eval()
+        tokenizer, tokenizer_folder = CLIPTokenizer.from_pretrained(sd / "tokenizer"), str(sd / "tokenizer")
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
-        vae, str(sd / "tokenizer"), args.dataset, args.seed + 2, args.workers, device))
+        vae, tokenizer_folder, args.dataset, args.seed + 2, args.workers, device))
     before, after, input_ids = (data[k].to(device) for k in ("before", "after", "input_ids"))
-    text_encoder = CLIPTextModel.from_pretrained(sd / "text_encoder").eval().to(device)
-    tokenizer = CLIPTokenizer.from_pretrained(sd / "tokenizer")
+    text_encoder.to(device)
     empty_context = encode_prompts(text_encoder, tokenizer, [""])
     noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
     snr = signal_to_noise(noise_scheduler).to(device)
@@ -103,18 +113,24 @@ def main(argv=None) -> None:
         return diffusion_loss(unet, noise_scheduler, snr, after[index], context, args.min_snr_gamma,
                               image_latents=image_latents)
 
-    train_loop(unet, out, args, batch_loss, lambda ema: assemble_pipeline(out / "export", sd, copy.deepcopy(ema).cpu()))
+    def export(ema):
+        assemble_pipeline(out / "export", sd, copy.deepcopy(ema).cpu(),
+                          copy.deepcopy(text_encoder).cpu() if args.clip else None,
+                          tokenizer if args.clip else None)
+
+    train_loop(unet, out, args, batch_loss, export)
 
 
-def assemble_pipeline(folder: Path, sd: Path, unet) -> None:
-    """An InstructPix2Pix-format folder: the new UNet, the rest shared with shapes-sd."""
+def assemble_pipeline(folder: Path, sd: Path, unet, text_encoder=None, tokenizer=None) -> None:
+    """An InstructPix2Pix-format folder: the new UNet, the rest shared with shapes-sd (or the
+    given text encoder and tokenizer)."""
     from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
 
     base = StableDiffusionPipeline.from_pretrained(sd)
     pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
-        scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False)
+        vae=base.vae, text_encoder=text_encoder or base.text_encoder,
+        tokenizer=tokenizer or base.tokenizer, unet=unet, scheduler=base.scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     save_atomically(pipe, folder)
 
 

@@ -133,7 +133,7 @@ def plan_text(model, tokenizer, prompt: str, max_new_tokens: int = 400) -> str:
 
     text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                          add_generation_prompt=True)
-    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").to(model.device)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
                              eos_token_id=tokenizer.eos_token_id,
@@ -144,7 +144,7 @@ def plan_text(model, tokenizer, prompt: str, max_new_tokens: int = 400) -> str:
 def score(model, tokenizer, cases) -> tuple[float, float]:
     """(plan accuracy, valid first replies) of greedy replies on `cases`."""
     from planners.evaluate import compare
-    from planners.llm import parse_json_reply
+    from planners.json_reply import parse_json_reply
     from planners.plan import NotUnderstood, PlanError, validate_plan
     from training.planner_data import prompt_text
 
@@ -228,7 +228,8 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
                          "system prompt are learnt, not read. Weights stored fp16, computed fp32.",
          "Training": f"{state['step']:,} AdamW steps of about {cfg['batch_tokens']:,} tokens, "
                      f"lr {cfg['lr']:g} with warm-up and cosine decay, loss on the reply only, "
-                     f"one CPU thread, {state.get('seconds', 0) / 60:.0f} minutes, seed "
+                     f"{'one GPU' if cfg.get('device') == 'cuda' else 'one CPU thread'}, "
+                     f"{state.get('seconds', 0) / 60:.0f} minutes, seed "
                      f"{cfg['seed']} (`python -m training.planner`).",
          "Use": "Greedy decoding. Figures below are measured by `python -m bench.planner "
                 "--llm hf:models/shapes-planner`: accuracy by the plan's semantics on "
@@ -251,12 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100000, help="at most this many steps")
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
     parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--decay-steps", type=int, default=3000, help="cosine decay length")
+    parser.add_argument("--decay-steps", type=int, default=3000,
+                        help="cosine decay length; with --minutes it also ends on time")
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--eval-cases", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (bf16 autocast on cuda)")
     parser.add_argument("--export", type=Path, default=None, help="write the shipped folder")
     parser.add_argument("--figures", type=Path, default=None,
                         help="with --export: a JSON file of measured figures for the card")
@@ -282,11 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = build_tokenizer([p + "\n" + r for p, r in pairs], args.vocab)
         tokenizer.save_pretrained(args.out / "tokenizer")
     encoded = [encode_pair(tokenizer, p, r) for p, r in pairs]
+    from training.data import pick_device
+
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     cfg = {"hidden": args.hidden, "layers": args.layers, "heads": args.heads,
            "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
-           "seed": args.seed}
-    model = make_model(tokenizer, args.hidden, args.layers, args.heads)
+           "seed": args.seed, "device": device.type}
+    model = make_model(tokenizer, args.hidden, args.layers, args.heads).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
                                   betas=(0.9, 0.98))
     step, seconds = 0, 0.0
@@ -294,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         cfg = state["config"]
+        model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
         model.load_state_dict(state["model"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
+                                      betas=(0.9, 0.98))
         optimizer.load_state_dict(state["optimizer"])
         step, seconds = state["step"], state.get("seconds", 0.0)
         rng.setstate(state["rng"])
@@ -315,10 +324,12 @@ def main(argv: list[str] | None = None) -> int:
                    str(state_path) + ".tmp")
         Path(str(state_path) + ".tmp").replace(state_path)  # a kill never leaves half a file
 
-    def lr_at(n: int) -> float:
+    def lr_at(n: int, elapsed: float = 0.0) -> float:
         if n < args.warmup:
             return args.lr * (n + 1) / args.warmup
         progress = min(1.0, (n - args.warmup) / max(1, args.decay_steps - args.warmup))
+        if args.minutes:  # a time budget: the schedule ends when the time does
+            progress = max(progress, min(1.0, elapsed / (60 * args.minutes)))
         return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     stream = batches(encoded, args.batch_tokens, rng)
@@ -329,19 +340,20 @@ def main(argv: list[str] | None = None) -> int:
     while step < args.steps:
         if args.minutes and seconds + time.perf_counter() - started > 60 * args.minutes:
             break
-        ids, labels, mask = collate(encoded, next(stream), tokenizer.pad_token_id)
+        ids, labels, mask = (t.to(device) for t in collate(encoded, next(stream), tokenizer.pad_token_id))
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            group["lr"] = lr_at(step, seconds + time.perf_counter() - started)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        losses.append(loss.item())
+        losses.append(loss.detach())  # no GPU sync per step
         if step % 20 == 0:
             elapsed = seconds + time.perf_counter() - started
-            print(f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step):.2e} "
+            print(f"step {step} loss {torch.stack(losses).mean().item():.4f} lr {lr_at(step, elapsed):.2e} "
                   f"{elapsed / 60:.1f} min", flush=True)
             losses = []
         if step % args.save_every == 0:
