@@ -186,7 +186,16 @@ def interpret(request: str, context: PlanningContext):
             "fix" in word_set and not any(i.kind == "mention" for i in items)):
         if scene is None and context.current_image is None:
             raise NotRead("there is no image to restore yet; make one first")
-        return Special("restore"), ["you asked to repair the current image"]
+        # "restore this picture of a red circle at the top left": what the person says the
+        # image shows guides the repair better than what the detector reads in the damage.
+        told = None
+        if any(i.kind == "mention" and i.value.has_head and not i.value.pronoun for i in items):
+            try:
+                told = _read_compose([i for i in items if not (i.kind == "mention" and i.value.pronoun)],
+                                     words, allow_empty=True)
+            except NotRead:
+                told = None  # a description it cannot read: the detector's reading guides
+        return Special("restore", compose=told), ["you asked to repair the current image"]
     if ids or _mentions_exemplars(words):
         return _read_reference(words, items, ids, context)
     if scene is None:
@@ -813,9 +822,16 @@ def _compile_special(intent: Special, context: PlanningContext) -> PlanResult:
                               "made.", action=intent.kind)
     scene = context.current_scene()
     if intent.kind == "restore":
-        prompt = caption(scene) if scene is not None else ""
+        told = intent.compose
+        if told is not None and told.objects:
+            prompt = " and ".join(_describe_spec(o) for o in told.objects)
+            prompt += _background_suffix(told.background)
+            guide = "what you say it shows"
+        else:
+            prompt = caption(scene) if scene is not None else ""
+            guide = "what the detector reads in it"
         return Plan(rationale="You asked to repair the current image; restore denoises and "
-                              "sharpens it, guided by what the detector reads in it.",
+                              f"sharpens it, guided by {guide}.",
                     steps=[Step(op="restore", args={"prompt": prompt},
                                 reason="repair noise and blur")])
     if intent.kind == "paste":

@@ -56,7 +56,7 @@ def test_ops_lists_every_operation_without_loading_anything(tmp_path):
                  "invert_edit"):
         assert f"\n{name}: " in "\n" + result.stdout
     assert "    prompt: str, required  (what to draw)" in result.stdout
-    assert "sampler: 'dpm++2m' | 'ddim' | 'euler' | 'euler_a' = 'euler'" in result.stdout
+    assert "sampler: 'dpm++2m' | 'ddim' | 'euler' | 'euler_a' = 'dpm++2m'" in result.stdout
     assert "    needs: image, reference" in result.stdout
 
 
@@ -66,7 +66,7 @@ def test_ops_json(capsys):
     assert code == 0 and listed["edit"]["needs"] == ["image"]
     steps = {op: next(a for a in listed[op]["arguments"] if a["name"] == "steps")["default"]
              for op in ("generate", "layout")}
-    assert steps == {"generate": 10, "layout": 20}
+    assert steps == {"generate": 20, "layout": 20}
 
 
 def test_op_generate_writes_the_image(capsys, paths, tmp_path):

@@ -438,3 +438,16 @@ def test_cli_prints_a_plan_as_json_for_a_scene(tmp_path):
     assert refused.returncode == 3 and "'horse'" in refused.stdout
     missing = atelier_plan("x", "--llm", "nope", tmp_path=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("atelier: error: --llm 'nope'")
+
+
+def test_restore_is_guided_by_what_the_person_says_the_image_shows():
+    context = PlanningContext.from_scene(Scene(objects=(Obj("circle", "blue", "small", 0.5, 0.5),),
+                                               background="gray"))
+    told = RulePlanner().plan("restore this picture of a small red circle at the top left on a "
+                              "white background", context)
+    assert told.steps[0].op == "restore"
+    assert told.steps[0].args.prompt == "a small red circle at the top left, on a white background"
+    assert "what you say it shows" in told.rationale
+    # Nothing said: what the detector reads in the damaged image guides it.
+    plain = RulePlanner().plan("sharpen it", context)
+    assert plain.steps[0].args.prompt == "a small blue circle in the center, on a gray background"
