@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from killing import kill_after_first_turn
+from PIL import Image
 from world_runner import WorldRunner
 
 from agent.api import Atelier
@@ -235,9 +237,21 @@ def test_sigkill_mid_script_then_resume_loses_and_repeats_nothing(tmp_path, tiny
         torch.set_num_threads(threads)
 
     def key(e):
-        return (e["line"], e["session"], e["turn"], e["ok"], e["seed"], e["image"], e["plan"])
+        return (e["line"], e["session"], e["turn"], e["ok"], e["seed"], e["plan"])
 
     assert [key(e) for e in entries] == [key(e) for e in expected]
+    # Batched turns match one-at-a-time ones to 1/255, not bit for bit (a batched matrix
+    # product adds in another order), and where the kill lands decides which turns the resumed
+    # run batches together.
+    for resumed_entry, expected_entry in zip(entries, expected):
+        if expected_entry["image"] is None:
+            assert resumed_entry["image"] is None
+            continue
+        with Image.open(out / resumed_entry["image"]) as a, \
+                Image.open(reference / expected_entry["image"]) as b:
+            difference = np.abs(np.asarray(a.convert("RGB"), np.int16)
+                                - np.asarray(b.convert("RGB"), np.int16))
+        assert difference.max() <= 1, (resumed_entry["line"], int(difference.max()))
 
 
 def test_script_errors_exit_2_with_one_line(tmp_path):
