@@ -775,6 +775,13 @@ def _background_suffix(name: str | None) -> str:
     return f", on a {name} background" if name else ""
 
 
+def _compose_prompt(compose: Compose, sizes: list[str | None] | None = None) -> str:
+    """What a Compose shows as one prompt: its objects joined by "and", then its background."""
+    sizes = sizes or [None] * len(compose.objects)
+    return (" and ".join(_describe_spec(o, size) for o, size in zip(compose.objects, sizes))
+            + _background_suffix(compose.background))
+
+
 def _compile_compose(compose: Compose, choices, why) -> PlanResult:
     objects = compose.objects
     single = len(objects) == 1 and not (objects[0].row or objects[0].column)
@@ -784,8 +791,7 @@ def _compile_compose(compose: Compose, choices, why) -> PlanResult:
              + (f", on a {compose.background} background" if compose.background else "") + "."]
     if op == "generate":
         sizes = _sizes(compose) if not single else [objects[0].size]
-        prompt = " and ".join(_describe_spec(o, s) for o, s in zip(objects, sizes))
-        prompt += _background_suffix(compose.background)
+        prompt = _compose_prompt(compose, sizes)
         notes.append("One object with no place to keep: a plain text-to-image generation "
                      "is enough." if single else "Generated from the prompt alone.")
         step = Step(op="generate", args={"prompt": prompt}, reason="make the picture")
@@ -824,8 +830,7 @@ def _compile_special(intent: Special, context: PlanningContext) -> PlanResult:
     if intent.kind == "restore":
         told = intent.compose
         if told is not None and told.objects:
-            prompt = " and ".join(_describe_spec(o) for o in told.objects)
-            prompt += _background_suffix(told.background)
+            prompt = _compose_prompt(told)
             guide = "what you say it shows"
         else:
             prompt = caption(scene) if scene is not None else ""
@@ -854,8 +859,7 @@ def _compile_special(intent: Special, context: PlanningContext) -> PlanResult:
     # reference
     compose = intent.compose
     if compose is not None and compose.objects:
-        prompt = " and ".join(_describe_spec(o) for o in compose.objects)
-        prompt += _background_suffix(compose.background)
+        prompt = _compose_prompt(compose)
     elif intent.reference:
         prompt = _caption_of(intent.reference, context) or "the same picture"
         if compose is not None and compose.background:

@@ -91,6 +91,7 @@ def unet_batches(pipe, call) -> list[int]:
         hook.remove()
     return sizes
 
+
 def test_per_box_layouts_batch_and_draw_what_each_draws_alone(models):
     adapter = build_adapter("layout", models)
     calls = [{"objects": [{"phrase": p, "box": [0.1, 0.1, 0.45, 0.45]},

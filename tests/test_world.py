@@ -77,6 +77,7 @@ def coverage(pixels: np.ndarray, background: str, color: str) -> np.ndarray:
     direction = col - bg
     return (pixels.astype(float) - bg) @ direction / (direction @ direction)
 
+
 def test_labelling_skips_only_pixels_that_cannot_be_an_object():
     # The shortcut for pixels near the background gives the labels of the full per-pixel
     # computation, on clean and noisy images of every background.

@@ -289,21 +289,20 @@ def main(argv: list[str] | None = None) -> int:
 
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
-    cfg = {"hidden": args.hidden, "layers": args.layers, "heads": args.heads,
-           "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
-           "seed": args.seed, "device": device.type}
-    model = make_model(tokenizer, args.hidden, args.layers, args.heads).to(device)
+    state = torch.load(state_path, map_location="cpu", weights_only=False) \
+        if state_path.exists() else None
+    # A resumed run keeps the shape it was started with.
+    cfg = state["config"] if state else {
+        "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
+        "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
+        "seed": args.seed, "device": device.type}
+    model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
                                   betas=(0.9, 0.98))
     step, seconds = 0, 0.0
     rng = random.Random(args.seed)
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        cfg = state["config"]
-        model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
+    if state:
         model.load_state_dict(state["model"])
-        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
-                                      betas=(0.9, 0.98))
         optimizer.load_state_dict(state["optimizer"])
         step, seconds = state["step"], state.get("seconds", 0.0)
         rng.setstate(state["rng"])
