@@ -7,11 +7,23 @@
         worker.rank = 3                       # this session's place in the script
         session.ask(...)                      # its model calls go through the scheduler
 
+    # and in the thread that owns the models (the main thread, in `atelier script`):
+    with scheduler.model_thread():
+        scheduler.serve_until(lambda: all_done)   # runs the rounds; workers call wake()
+                                                  # when they change what it reads
+
 The scheduler is a step runner (agent/runner.py) that worker threads share. A worker's call
 waits until every live worker is either waiting on a call or done; then the calls that run
 the same operation with the same settings as the lowest-ranked waiting call (the runner's
 `batch_key`) run as one batched pipeline call, and the rest wait for the next round. Planning,
 checking and saving run in the workers between model calls; model calls never overlap.
+
+Inside `model_thread()` the rounds run in that one thread, never in the workers. torch's CPU
+kernels run on an OpenMP team that belongs to the thread that starts them; a second thread
+running models makes a second team, and with more OpenMP threads than cores libgomp stops
+its threads spin-waiting between kernels, which made every denoising step about a third
+slower (bench/batching.py). Without a model thread, the worker that completes a round runs
+it.
 
 Which calls share a batch depends only on the ranks and on what each session asks for, not on
 thread timing, so a script makes the same batches on every run. Each call keeps its own seed
@@ -59,6 +71,7 @@ class BatchScheduler:
         self._local = threading.local()
         self._batching = callable(getattr(runner, "run_batch", None)) and callable(
             getattr(runner, "batch_key", None))
+        self._model_thread = False     # inside model_thread(): rounds wait for serve_until
 
     def model_ids(self) -> dict[str, str]:
         return self.runner.model_ids()
@@ -82,8 +95,35 @@ class BatchScheduler:
             with self._cond:
                 self._workers.remove(worker)
                 # Its leaving may be what the others were waiting for.
+                self._round_ready()
+
+    @contextmanager
+    def model_thread(self) -> Iterator[None]:
+        """While the block lasts, rounds run in the calling thread, inside `serve_until`."""
+        with self._cond:
+            self._model_thread = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                # Workers still waiting (an interrupted run) go back to running rounds
+                # themselves, so that they can finish their turns and stop.
+                self._model_thread = False
+                self._cond.notify_all()
+
+    def serve_until(self, finished) -> None:
+        """Run rounds until `finished()` holds. Threads that change what `finished` reads
+        call `wake()` afterwards."""
+        with self._cond:
+            while not finished():
                 if self._all_waiting():
                     self._dispatch()
+                else:
+                    self._cond.wait()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def run(self, op: str, args, inputs, seed: int):
         me = getattr(self._local, "worker", None)
@@ -96,9 +136,7 @@ class BatchScheduler:
         with self._cond:
             me.waiting = call
             while not call.done:
-                if self._all_waiting():
-                    self._dispatch()
-                else:
+                if not self._round_ready():
                     self._cond.wait()
         if call.error is not None:
             raise call.error
@@ -108,6 +146,17 @@ class BatchScheduler:
 
     def _all_waiting(self) -> bool:
         return bool(self._workers) and all(w.waiting is not None for w in self._workers)
+
+    def _round_ready(self) -> bool:
+        """When every worker waits: run the round here, or hand it to the serving thread.
+        True if this thread ran it."""
+        if not self._all_waiting():
+            return False
+        if self._model_thread:
+            self._cond.notify_all()
+            return False
+        self._dispatch()
+        return True
 
     def _dispatch(self) -> None:
         """Run the lowest-ranked waiting call and every waiting call it can batch with."""

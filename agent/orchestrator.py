@@ -115,13 +115,16 @@ class Corrector:
     """The next attempt after a failed check, in the order that costs least: another seed,
     then stronger guidance, then another operation. A `generate` that misses a place, a
     relation or an object becomes a `layout`, which gives each object its own box; the
-    switch comes first when that is what failed, since no seed teaches a prompt places. An
-    instruction `edit` that misses twice on an image whose scene the checker reads becomes
+    switch comes first when that is what failed, since no seed teaches a prompt places or
+    counts. A prompt for one object whose image holds a stray or missing one is the
+    exception: another seed nearly always draws it right, and as a `generate` it still shares
+    a batched call with other turns where a layout would run alone. An instruction `edit` that misses twice on an image whose scene the checker reads becomes
     the rule planner's placed edit: an `inpaint` that draws each changed object in its box,
     or for a new background a `layout` of the same objects."""
 
     SWITCH_KINDS = frozenset({"place", "relation", "count"})
     EDIT_SWITCH_ATTEMPT = 3
+    LAST_GENERATE_ATTEMPT = 4          # from here a generate that still misses is laid out
 
     def __init__(self, guidance_factor: float = 1.5):
         self.guidance_factor = guidance_factor
@@ -130,10 +133,14 @@ class Corrector:
              before: "Scene | None" = None) -> tuple[str, Step, str] | None:
         """(strategy, the step to run as attempt number `attempt`, why). `before` is the
         scene of the step's input image, where the checker can read one."""
+        switch_kinds = verdict.kinds & self.SWITCH_KINDS
         if step.op == "generate" and "layout" not in tried_ops and (
-                verdict.kinds & self.SWITCH_KINDS or attempt >= 4):
+                switch_kinds or attempt >= self.LAST_GENERATE_ATTEMPT):
             layout = layout_for(step)
-            if layout is not None:
+            lone_count_miss = (layout is not None and switch_kinds == {"count"}
+                               and len(layout.args.objects) == 1)
+            if layout is not None and (not lone_count_miss
+                                       or attempt >= self.LAST_GENERATE_ATTEMPT):
                 return ("op", layout, "a text prompt does not pin objects to places; a layout "
                                       "gives each object its own box")
         if (step.op == "edit" and before is not None and attempt >= self.EDIT_SWITCH_ATTEMPT

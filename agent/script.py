@@ -303,9 +303,11 @@ class ScriptRun:
                             if stop.is_set():
                                 break
                             finished.put((line, self.run_line(line)))
+                            scheduler.wake()
             except BaseException as error:  # a bug outside any one turn ends the run
                 stop.set()
                 finished.put((None, error))
+                scheduler.wake()
 
         workers = scheduler.add_workers(min(self.batch, len(sessions)))
         threads = [threading.Thread(target=work, args=(worker,), daemon=True,
@@ -313,13 +315,16 @@ class ScriptRun:
                    for i, worker in enumerate(workers)]
         orchestrator.runner = scheduler
         try:
-            for thread in threads:
-                thread.start()
-            for _ in range(sum(len(lines) for lines in sessions)):
-                line, record = finished.get()
-                if line is None:
-                    raise record
-                yield line, record
+            # The model calls run here, in the thread that loaded the models.
+            with scheduler.model_thread():
+                for thread in threads:
+                    thread.start()
+                for _ in range(sum(len(lines) for lines in sessions)):
+                    scheduler.serve_until(lambda: not finished.empty())
+                    line, record = finished.get()
+                    if line is None:
+                        raise record
+                    yield line, record
         finally:
             stop.set()
             for thread in threads:

@@ -47,6 +47,38 @@ def default_open_image(path):
         raise IndexInputError(f"{path}: not an image that can be read ({error})") from None
 
 
+def batched_preprocess(preprocess) -> Callable | None:
+    """open_clip's per-image preprocessing as one call on a batch of same-size images, or None
+    where it holds a step this cannot replay on a tensor.
+
+    Resizing, cropping and normalising a (n, 3, h, w) uint8 tensor at once costs a fraction of
+    doing it image by image in PIL, and at the shipped model's size that per-image work is
+    about a third of embedding an image. torchvision resizes uint8 tensors with PIL's
+    antialiased kernels, so the result matches the per-image path to 1/255 at nearly every
+    pixel (rounding differs at a few)."""
+    import torch
+    from open_clip.transform import MaybeConvertMode, MaybeToTensor
+    from torchvision import transforms as T
+
+    steps = []
+    for step in getattr(preprocess, "transforms", [None]):
+        if isinstance(step, (T.Resize, T.CenterCrop, T.Normalize)):
+            steps.append(step)
+        elif isinstance(step, (MaybeToTensor, T.ToTensor)):
+            steps.append(lambda x: x.float().div_(255))
+        elif not isinstance(step, MaybeConvertMode):
+            return None
+
+    def run(pictures) -> torch.Tensor:
+        array = np.stack([np.asarray(p.convert("RGB")) for p in pictures])
+        batch = torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
+        for step in steps:
+            batch = step(batch)
+        return batch
+
+    return run
+
+
 class Embedder:
     """An open_clip model that embeds images and texts into one cosine space."""
 
@@ -60,7 +92,7 @@ class Embedder:
         # None: tqdm decides, showing bars only on a terminal.
         self.progress = progress
         self.open_image = open_image
-        self._model = self._preprocess = self._tokenizer = None
+        self._model = self._preprocess = self._tokenizer = self._batched_preprocess = None
         self.name, self.dim = self._identify()
 
     @classmethod
@@ -124,6 +156,7 @@ class Embedder:
             self.model_name, pretrained=self.pretrained, device=device)
         self._model = model.eval()
         self._preprocess = preprocess
+        self._batched_preprocess = batched_preprocess(preprocess)
         self._tokenizer = open_clip.get_tokenizer(self.model_name)
         self.device = device
         return self
@@ -135,6 +168,8 @@ class Embedder:
         def batch_tensor(batch):
             import torch
             pictures = [self.open_image(i) if isinstance(i, (str, Path)) else i for i in batch]
+            if self._batched_preprocess and len({p.size for p in pictures}) == 1:
+                return self._batched_preprocess(pictures)
             return torch.stack([self._preprocess(p.convert("RGB")) for p in pictures])
 
         return self._encode(images, batch_tensor, lambda m, x: m.encode_image(x), "images",

@@ -255,6 +255,16 @@ def test_the_corrector_ladder():
     assert layout.args.objects[0].phrase == "a large red circle"
     misplaced = Verdict(False, "world", ("place",), kinds=frozenset({"place"}))
     assert Corrector().next(step, 2, misplaced, {"generate"})[0] == "op"
+    # A count miss: laid out at once for several objects, after seed and guidance for one.
+    miscounted = Verdict(False, "world", ("count",), kinds=frozenset({"count"}))
+    three = Step(op="generate", args={"prompt": "three red circles", "guidance": 5.0})
+    assert Corrector().next(three, 2, miscounted, {"generate"})[0] == "op"
+    assert Corrector().next(step, 2, miscounted, {"generate"})[0] == "seed"
+    assert Corrector().next(step, 3, miscounted, {"generate"})[0] == "guidance"
+    assert Corrector().next(step, 4, miscounted, {"generate"})[1].op == "layout"
+    count_and_place = Verdict(False, "world", ("count", "place"),
+                              kinds=frozenset({"count", "place"}))
+    assert Corrector().next(step, 2, count_and_place, {"generate"})[0] == "op"
     # An edit the checker can read the scene of switches to a placed inpaint at attempt 3.
     scene = Scene.from_dict({"objects": [{"shape": "circle", "color": "red", "size": "small",
                                           "x": 0.3, "y": 0.3}]})

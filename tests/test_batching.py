@@ -139,6 +139,13 @@ class BatchingWorldRunner(WorldRunner):
     def __init__(self):
         super().__init__()
         self.batches: list[list[int]] = []
+        self.threads: set[str] = set()   # where the model calls ran
+
+    def run(self, op, args, inputs, seed):
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        return super().run(op, args, inputs, seed)
 
     def batch_key(self, op, args, inputs):
         return (op, args.steps, args.guidance) if op in ("generate", "edit") else None
@@ -185,6 +192,9 @@ def test_script_batches_sessions_with_the_same_turns_as_one_at_a_time(tmp_path):
             .read_text().splitlines()] == together   # rewritten in file order
     assert max(len(b) for b in runner.batches) > 1 and max(run.batch_sizes) > 1
     assert max(run.batch_sizes) <= 4
+    # Every model call ran in the thread that reads the results, none in the workers: a
+    # second thread running torch kernels slows both (agent/batching.py).
+    assert runner.threads == {"MainThread"}
 
     # Which calls share a batch depends on the script, not on thread timing.
     again = BatchingWorldRunner()

@@ -359,6 +359,29 @@ def test_batched_encoding_matches_one_at_a_time(embedder, scenes_folder):
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
 
 
+def test_batch_preprocessing_matches_open_clips_per_image_preprocessing(embedder, scenes_folder):
+    import torch
+    from PIL import Image
+
+    from index.embedder import batched_preprocess
+
+    embedder.load()
+    pictures = [Image.open(p).convert("RGB") for p in sorted(scenes_folder.glob("*.png"))[:6]]
+    wide = [Image.fromarray(np.asarray(p)[:, :100]) for p in pictures]  # resize, then crop
+    for batch in (pictures, wide):
+        expected = torch.stack([embedder._preprocess(p) for p in batch])
+        got = embedder._batched_preprocess(batch)
+        assert got.shape == expected.shape == (len(batch), 3, 64, 64)
+        levels = (got - expected).abs() * 127.5  # normalised by mean and std 0.5
+        assert levels.max() <= 4.01 and levels.mean() < 0.25
+    # A mix of sizes takes open_clip's own per-image path.
+    mixed = embedder.encode_images([pictures[0], wide[1]])
+    np.testing.assert_allclose(mixed[1], embedder.encode_image(wide[1]), atol=1e-3)
+    # A preprocessing step it cannot replay on a tensor: no batched form.
+    from torchvision import transforms as T
+    assert batched_preprocess(T.Compose([T.Grayscale(3), T.ToTensor()])) is None
+
+
 def test_collection_refuses_another_embedder(tmp_path, embedder, scenes_folder):
     from index.collection import Collection
 

@@ -88,6 +88,23 @@ def test_clip_training_can_start_from_a_model_folder(tmp_path):
         assert (after[name].float() - weight.float()).abs().max() < 1e-3, name
 
 
+def test_clip_training_with_a_locked_text_tower_changes_only_the_image_tower(tmp_path):
+    from safetensors.torch import load_file
+
+    from training.clip import main
+
+    shipped = MODELS / "shapes-clip"
+    main(["--init", str(shipped), "--lock-text", "--steps", "2", "--lr", "1e-2", "--batch", "8",
+          "--dataset", "16", "--workers", "1", "--threads", "1", "--warmup", "1",
+          "--eval-every", "1000", "--out", str(tmp_path)])
+    before = load_file(shipped / "open_clip_model.safetensors")
+    after = load_file(tmp_path / "export" / "open_clip_model.safetensors")
+    image_tower = [name for name in before if name.startswith("visual.")]
+    assert any(not (after[n] == before[n]).all() for n in image_tower)
+    for name in before.keys() - set(image_tower) - {"logit_scale"}:
+        assert (after[name] == before[name]).all(), name
+
+
 def test_ship_stores_half_precision_unets_and_links_shared_parts(text_to_image_run, tmp_path):
     from safetensors.torch import load_file
 

@@ -144,6 +144,10 @@ def main(argv=None) -> None:
     parser.add_argument("--init", type=Path,
                         help="open_clip folder to start from: its tokenizer and weights, a fresh "
                              "optimiser (ignored when resuming)")
+    parser.add_argument("--lock-text", action="store_true",
+                        help="train the image tower alone (the reverse of LiT): text embeddings "
+                             "stay exactly as they were, so models conditioned on this text "
+                             "tower (shapes-sd, shapes-ip2p) keep their meaning")
     args = parser.parse_args(argv)
     device = start_run(args)
 
@@ -159,8 +163,11 @@ def main(argv=None) -> None:
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     model.to(device)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    if args.lock_text:
+        model.lock_text_tower()
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trained if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in trained if not (p.ndim >= 2 and "embedding" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     checkpoints = Checkpointer(out)
