@@ -132,12 +132,15 @@ def test_count_families_are_whole_in_the_data_and_in_batches():
         family = scenes[start:start + len(FAMILY_COUNTS)]
         kind = (family[0].objects[0].shape, family[0].objects[0].color)
         counts = [sum((o.shape, o.color) == kind for o in s.objects) for s in family]
-        # Two, three and four of the kind (the random rest of a canvas may add one more).
+        # One, two, three and four of the kind (the random rest of a canvas may add more).
         assert all(c >= n for c, n in zip(counts, FAMILY_COUNTS))
         assert all(s.objects[0].shape == kind[0] for s in family)
     first = torch.from_numpy(np.flatnonzero(starts))
     rows = batch_indices(24, 60, first, family_share=0.5)
     assert len(rows) == 24
-    families = rows[:12].view(3, 4)   # 12 // 3 = 4 families, laid out member by member
-    assert torch.equal(families[1], families[0] + 1) and torch.equal(families[2], families[0] + 2)
+    members = len(FAMILY_COUNTS)
+    whole = 12 // members          # half of 24 rows as whole families, laid out member by member
+    families = rows[:whole * members].view(members, whole)
+    for offset in range(members):
+        assert torch.equal(families[offset], families[0] + offset)
     assert set(families[0].tolist()) <= set(first.tolist())

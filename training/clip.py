@@ -66,9 +66,10 @@ def prepare_folder(folder: Path, init: Path | None = None) -> None:
 PHRASINGS_PER_SCENE = 3
 
 
-# A family: one shape and colour two, three and four times, in consecutive scenes. Families in
-# one batch are each other's hard negatives, the only way a caption's count is ever wrong.
-FAMILY_COUNTS = (2, 3, 4)
+# A family: one shape and colour once, twice, three and four times, in consecutive scenes.
+# Families in one batch are each other's hard negatives, the only way a caption's count is
+# ever wrong; without the scene that holds one, "two red squares" never has to lose to it.
+FAMILY_COUNTS = (1, 2, 3, 4)
 
 
 def sample_scenes(rng: np.random.Generator, count: int, group_share: float
