@@ -112,15 +112,15 @@ class Outcome:
 
 
 class Corrector:
-    """The next attempt after a failed check, in the order that costs least: another seed,
-    then stronger guidance, then another operation. A `generate` that misses a place, a
-    relation or an object becomes a `layout`, which gives each object its own box; the
-    switch comes first when that is what failed, since no seed teaches a prompt places or
-    counts. A prompt for one object whose image holds a stray or missing one is the
-    exception: another seed nearly always draws it right, and as a `generate` it still shares
-    a batched call with other turns where a layout would run alone. An instruction `edit` that misses twice on an image whose scene the checker reads becomes
-    the rule planner's placed edit: an `inpaint` that draws each changed object in its box,
-    or for a new background a `layout` of the same objects."""
+    """The next attempt after a failed check, in the order that costs least: another seed, then
+    stronger guidance, then another operation. A `generate` that misses a place, a relation or
+    an object becomes a `layout`, which gives each object its own box; the switch comes first
+    when that is what failed, since no seed teaches a prompt places or counts. A prompt for one
+    object whose image holds a stray or missing one is the exception: another seed nearly
+    always draws it right, and as a `generate` it still shares a batched call with other turns
+    where a layout would run alone. An instruction `edit` that misses twice on an image whose
+    scene the checker reads becomes the rule planner's placed edit: an `inpaint` that draws
+    each changed object in its box, or for a new background a `layout` of the same objects."""
 
     SWITCH_KINDS = frozenset({"place", "relation", "count"})
     EDIT_SWITCH_ATTEMPT = 3

@@ -60,8 +60,10 @@ def batched_preprocess(preprocess) -> Callable | None:
     from open_clip.transform import MaybeConvertMode, MaybeToTensor
     from torchvision import transforms as T
 
+    if not isinstance(preprocess, T.Compose):
+        return None
     steps = []
-    for step in getattr(preprocess, "transforms", [None]):
+    for step in preprocess.transforms:
         if isinstance(step, (T.Resize, T.CenterCrop, T.Normalize)):
             steps.append(step)
         elif isinstance(step, (MaybeToTensor, T.ToTensor)):
