@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,58 @@ def test_count_families_are_whole_in_the_data_and_in_batches():
     for offset in range(members):
         assert torch.equal(families[offset], families[0] + offset)
     assert set(families[0].tolist()) <= set(first.tolist())
+
+
+def test_partial_captions_fit_the_scenes_the_world_says_they_fit():
+    import numpy as np
+
+    from training.partial_captions import (VARIANTS, fits, partial_texts, pick_partial,
+                                           scene_stats)
+    from world.check import Count, Exists, check
+    from world.sample import sample_group_scene, sample_scene
+
+    rng = np.random.default_rng(3)
+    scenes = [sample_scene(rng) for _ in range(30)] + \
+        [sample_group_scene(rng, "square", "red", n) for n in (1, 2, 3, 4)]
+    stats = torch.from_numpy(np.stack([scene_stats(s) for s in scenes]))
+    picks = pick_partial(stats, torch.Generator().manual_seed(0))
+    texts = partial_texts()
+    table = fits(picks, stats)
+    assert table.diagonal().all()  # each caption is true of the scene it was picked for
+    for row, pick in enumerate(picks.tolist()):
+        words = texts[pick].split()
+        color, shape = words[-2], words[-1].removesuffix("s")
+        if words[0] == "a":
+            size = words[1] if len(words) == 4 else None
+            constraint = Exists(shape=shape, color=color, size=size)
+        else:
+            constraint = Count(["two", "three", "four"].index(words[0]) + 2, shape=shape,
+                               color=color)
+        expected = [not check(scene, [constraint]) for scene in scenes]
+        assert table[row].tolist() == expected, texts[pick]
+    assert len(texts) == 18 * len(VARIANTS)
+
+
+def test_multi_positive_loss_is_clip_loss_when_each_text_fits_one_image():
+    import torch.nn.functional as F
+
+    from training.partial_captions import multi_positive_loss
+
+    logits = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(6)
+    clip_loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    assert torch.allclose(multi_positive_loss(logits, torch.eye(6, dtype=torch.bool)), clip_loss)
+    # A second right answer can only lower the loss.
+    both = torch.eye(6, dtype=torch.bool)
+    both[0, 1] = True
+    assert multi_positive_loss(logits, both) < clip_loss
+
+
+def test_clip_training_with_partial_captions_runs(tmp_path):
+    from training.clip import main
+
+    main(["--init", str(MODELS / "shapes-clip"), "--partial-share", "0.5", "--steps", "2",
+          "--batch", "8", "--dataset", "16", "--workers", "1", "--threads", "1", "--warmup", "1",
+          "--eval-every", "1000", "--out", str(tmp_path)])
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert losses and all(math.isfinite(loss) for loss in losses)

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from training.data import (Checkpointer, TimeBudget, add_run_arguments, cached_dataset,
                            parallel_chunks, pick_prompts, start_run)
+from training.partial_captions import (fits, multi_positive_loss, partial_texts, pick_partial,
+                                       scene_stats)
 from training.tokenizer import write_tokenizer, world_words
 from world.captions import caption
 from world.phrasings import random_phrasing
@@ -90,10 +91,11 @@ def sample_scenes(rng: np.random.Generator, count: int, group_share: float
 
 
 def scene_chunk(folder: str, group_share: float, seed: int, count: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`count` scenes (see `sample_scenes`) as preprocessed uint8 images (exactly what
     `preprocess` gives, before its normalisation), the token ids of each one's caption and
-    phrasings, and the family flags. Runs in a worker."""
+    phrasings, the family flags, and what each holds (for partial captions). Runs in a
+    worker."""
     import open_clip
 
     rng = np.random.default_rng(seed)
@@ -106,14 +108,15 @@ def scene_chunk(folder: str, group_share: float, seed: int, count: int
     texts = [text for s in scenes
              for text in [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]]
     return (pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy(),
-            family_starts)
+            family_starts, np.stack([scene_stats(s) for s in scenes]))
 
 
 def build_dataset(folder: Path, n: int, seed: int, workers: int, group_share: float = 0.0) -> dict:
     chunks = parallel_chunks(partial(scene_chunk, str(folder), group_share), seed, n, workers)
     return {"pixels": torch.from_numpy(np.concatenate([c[0] for c in chunks])),
             "input_ids": torch.from_numpy(np.concatenate([c[1] for c in chunks])),
-            "family_starts": torch.from_numpy(np.concatenate([c[2] for c in chunks]))}
+            "family_starts": torch.from_numpy(np.concatenate([c[2] for c in chunks])),
+            "scene_stats": torch.from_numpy(np.concatenate([c[3] for c in chunks]))}
 
 
 def batch_indices(batch: int, size: int, family_starts: torch.Tensor | None,
@@ -142,6 +145,9 @@ def main(argv=None) -> None:
     parser.add_argument("--family-share", type=float, default=0.25,
                         help="share of each batch made of whole families, each other's hard "
                              "negatives for counts")
+    parser.add_argument("--partial-share", type=float, default=0.0,
+                        help="share of each batch whose text names only part of its scene "
+                             "(\"two red squares\"), trained against every image it fits")
     parser.add_argument("--init", type=Path,
                         help="open_clip folder to start from: its tokenizer and weights, a fresh "
                              "optimiser (ignored when resuming)")
@@ -161,9 +167,13 @@ def main(argv=None) -> None:
     family_starts = data.get("family_starts")
     if family_starts is not None:
         family_starts = torch.nonzero(family_starts).flatten()
+    stats = data.get("scene_stats")
+    if args.partial_share and stats is None:
+        raise SystemExit(f"{out / 'dataset.pt'} predates partial captions: delete it to rebuild")
     model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
     model.to(device)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    partial_ids = tokenizer(partial_texts()).to(device)
     if args.lock_text:
         model.lock_text_tower()
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -192,14 +202,21 @@ def main(argv=None) -> None:
                               args.family_share).to(device)
         images = pixels[index].permute(0, 3, 1, 2).float() / 127.5 - 1.0
         texts = pick_prompts(input_ids[index])
+        positives = torch.eye(args.batch, dtype=torch.bool, device=device)
+        if args.partial_share:
+            rows = torch.rand(args.batch) < args.partial_share
+            batch_stats = stats[index.cpu()]
+            picks = pick_partial(batch_stats[rows])
+            texts[rows.to(device)] = partial_ids[picks.to(device)]
+            positives[rows.to(device)] = fits(picks, batch_stats).to(device)
         progress = budget.progress(step)
         scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = args.lr * scale
         image_features, text_features, logit_scale = model(images, texts)
-        logits = logit_scale * image_features @ text_features.T
-        labels = torch.arange(args.batch, device=device)
-        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        # Texts x images; with whole-scene captions only, this is CLIP's cross-entropy.
+        logits = logit_scale * text_features @ image_features.T
+        loss = multi_positive_loss(logits, positives)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
