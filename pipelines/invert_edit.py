@@ -3,8 +3,9 @@
 1. DDIM inversion: the image's latents are run up the deterministic DDIM schedule under the
    source prompt, recording the latents at every level and the source's attention maps.
 2. Regeneration: from the inverted noise, DDIM runs back down under the target prompt with
-   prompt-to-prompt attention injection (Hertz et al.): for the first steps the target pass
-   reuses the source's self-attention (which holds the layout) and, when the two prompts
+   prompt-to-prompt attention injection (Hertz et al.): the target pass reuses the source's
+   self-attention (which holds the layout; every step by default, since the shapes-world
+   model moves a recoloured object otherwise) and, for the first steps when the two prompts
    tokenise to the same length (a word swap), its cross-attention (which holds where each
    word is drawn).
 3. Local blend: once the changed words' attention has settled (after the first fifth of the
@@ -154,7 +155,10 @@ class PromptToPrompt:
 
     def blend_mask(self, size: tuple[int, int], threshold: float) -> torch.Tensor:
         """Where the changed words have attended so far (averaged over layers and steps),
-        relative to its peak, above `threshold` and grown by a cell: 1 = regenerate."""
+        scaled from its lowest to its peak, above `threshold` and grown by a cell: 1 =
+        regenerate. Scaled from the lowest rather than from zero because a small model's
+        attention to a word has a floor over the whole image (about half its peak on the shapes
+        world), which put every cell above the threshold."""
         height, width = size
         layers = []
         for queries in self.current:
@@ -167,4 +171,5 @@ class PromptToPrompt:
         self.changed_steps += 1
         average = self.changed_sum / self.changed_steps
         average = F.max_pool2d(average, 3, stride=1, padding=1)
-        return (average / average.max().clamp(min=1e-8) > threshold).float()
+        low, high = average.min(), average.max()
+        return ((average - low) / (high - low).clamp(min=1e-8) > threshold).float()

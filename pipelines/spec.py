@@ -168,7 +168,7 @@ class InvertEditArgs(OpArgs):
     cross_attention_steps: float = Field(
         0.8, ge=0.0, le=1.0, description="fraction of the steps that reuse the source's "
                                          "word-to-region attention (prompt-to-prompt)")
-    self_attention_steps: float = Field(0.4, ge=0.0, le=1.0,
+    self_attention_steps: float = Field(1.0, ge=0.0, le=1.0,
                                         description="fraction of the steps that reuse the source's "
                                                     "self-attention, which holds its layout")
     local_blend: float = Field(0.3, ge=0.0, le=1.0,
