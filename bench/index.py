@@ -51,6 +51,23 @@ def demo_queries():
     return queries
 
 
+def place_queries():
+    """(query text, constraints): every colour and shape in every place cell ("a purple
+    triangle at the top right"). Reported beside the target figure, not in it."""
+    from world.captions import PLACE_NAMES
+    from world.check import Exists
+    from world.scene import COLORS, SHAPES
+
+    queries = []
+    for color in COLORS:
+        for shape in SHAPES:
+            for (row, column), name in PLACE_NAMES.items():
+                place = "in the center" if name == "center" else f"at the {name}"
+                queries.append((f"a {color} {shape} {place}",
+                                [Exists(shape=shape, color=color, row=row, column=column)]))
+    return queries
+
+
 def demo_retrieval(embedder, n: int, k: int = 5) -> dict:
     from PIL import Image
 
@@ -71,21 +88,29 @@ def demo_retrieval(embedder, n: int, k: int = 5) -> dict:
         built = time.perf_counter() - start
         retriever = Retriever(store, embedder)
         scenes: dict[str, object] = {}
-        per_query = []
-        for text, constraints in demo_queries():
-            hits = retriever.search(text, k=k)
-            good = 0
-            for hit in hits:
-                if hit.path not in scenes:
-                    with Image.open(hit.path) as image:
-                        scenes[hit.path] = detect(image.convert("RGB")).scene
-                good += not check(scenes[hit.path], constraints)
-            per_query.append((text, good, len(hits)))
-    total = sum(t for _, _, t in per_query)
-    share = sum(g for _, g, _ in per_query) / max(total, 1)
+
+        def judged(queries) -> list[tuple[str, int, int]]:
+            per_query = []
+            for text, constraints in queries:
+                hits = retriever.search(text, k=k)
+                good = 0
+                for hit in hits:
+                    if hit.path not in scenes:
+                        with Image.open(hit.path) as image:
+                            scenes[hit.path] = detect(image.convert("RGB")).scene
+                    good += not check(scenes[hit.path], constraints)
+                per_query.append((text, good, len(hits)))
+            return per_query
+
+        per_query, per_place_query = judged(demo_queries()), judged(place_queries())
     worst = sorted(per_query, key=lambda q: q[1] / max(q[2], 1))[:5]
-    return {"images": n, "queries": len(per_query), "k": k, "share": share,
+    return {"images": n, "queries": len(per_query), "k": k, "share": hit_share(per_query),
+            "place_queries": len(per_place_query), "place_share": hit_share(per_place_query),
             "build_s": built, "worst": worst}
+
+
+def hit_share(per_query) -> float:
+    return sum(g for _, g, _ in per_query) / max(sum(t for _, _, t in per_query), 1)
 
 
 def throughput(embedder, n: int, repeats: int = 3) -> dict:
@@ -226,6 +251,9 @@ def main(argv=None) -> int:
         print(f"   top-{demo['k']} hits containing what was asked: {demo['share']:.1%}  "
               f"({mark(demo['share'] >= TARGET_HIT_SHARE)}: >= {TARGET_HIT_SHARE:.0%})")
         print("   weakest: " + "; ".join(f"{t!r} {g}/{k}" for t, g, k in demo["worst"]))
+        print(f"   {demo['place_queries']} queries that also name a place (\"a purple triangle "
+              f"at the top right\"): {demo['place_share']:.1%} of top-{demo['k']} hits hold "
+              f"the object in that place")
         speed = throughput(embedder, throughput_n)
         print(f"\n2. embedding throughput ({speed['images']} images, batches of "
               f"{speed['batch_size']}, device {embedder.device})")
