@@ -150,31 +150,41 @@ def test_count_families_are_whole_in_the_data_and_in_batches():
 def test_partial_captions_fit_the_scenes_the_world_says_they_fit():
     import numpy as np
 
-    from training.partial_captions import (VARIANTS, fits, partial_texts, pick_partial,
-                                           scene_stats)
+    from training.partial_captions import (COUNT_OF_VARIANT, KINDS, PLACE_PHRASES, PLACES,
+                                           SIZE_NAMES, VARIANTS, fits, partial_texts,
+                                           pick_partial, scene_stats)
     from world.check import Count, Exists, check
     from world.sample import sample_group_scene, sample_scene
 
     rng = np.random.default_rng(3)
-    scenes = [sample_scene(rng) for _ in range(30)] + \
+    scenes = [sample_scene(rng) for _ in range(40)] + \
         [sample_group_scene(rng, "square", "red", n) for n in (1, 2, 3, 4)]
     stats = torch.from_numpy(np.stack([scene_stats(s) for s in scenes]))
     picks = pick_partial(stats, torch.Generator().manual_seed(0))
     texts = partial_texts()
     table = fits(picks, stats)
     assert table.diagonal().all()  # each caption is true of the scene it was picked for
+    named = set()
     for row, pick in enumerate(picks.tolist()):
-        words = texts[pick].split()
-        color, shape = words[-2], words[-1].removesuffix("s")
-        if words[0] == "a":
-            size = words[1] if len(words) == 4 else None
-            constraint = Exists(shape=shape, color=color, size=size)
+        kind, variant = divmod(pick, len(VARIANTS))
+        color, shape = KINDS[kind]
+        name = VARIANTS[variant]
+        if name in COUNT_OF_VARIANT:
+            constraint = Count(COUNT_OF_VARIANT[name], shape=shape, color=color)
+            named.add("count")
+        elif name in PLACE_PHRASES:
+            row_name, column = PLACES[PLACE_PHRASES.index(name)]
+            constraint = Exists(shape=shape, color=color, row=row_name, column=column)
+            assert texts[pick] == f"a {color} {shape} {name}"
+            named.add("place")
         else:
-            constraint = Count(["two", "three", "four"].index(words[0]) + 2, shape=shape,
-                               color=color)
+            constraint = Exists(shape=shape, color=color,
+                                size=name if name in SIZE_NAMES else None)
+            named.add("size" if name in SIZE_NAMES else "kind")
         expected = [not check(scene, [constraint]) for scene in scenes]
         assert table[row].tolist() == expected, texts[pick]
-    assert len(texts) == 18 * len(VARIANTS)
+    assert named == {"kind", "size", "count", "place"}
+    assert len(texts) == len(KINDS) * len(VARIANTS)
 
 
 def test_multi_positive_loss_is_clip_loss_when_each_text_fits_one_image():
