@@ -29,13 +29,13 @@ TARGET_HIT_SHARE = 0.90
 TARGET_BATCH_SPEEDUP = 3.0
 TARGET_RECALL = 0.95
 TARGET_QUERY_SPEEDUP = 20.0
-NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
 
 
 def demo_queries():
     """(query text, world.check constraints it states): every colour and shape, each with
     both sizes, and counts of two and three."""
     from world.check import Count, Exists
+    from world.phrasings import NUMBER_WORDS
     from world.scene import COLORS, SHAPES, SIZES
 
     queries = []
@@ -54,16 +54,15 @@ def demo_queries():
 def place_queries():
     """(query text, constraints): every colour and shape in every place cell ("a purple
     triangle at the top right"). Reported beside the target figure, not in it."""
-    from world.captions import PLACE_NAMES
+    from world.captions import PLACE_NAMES, cell_phrase
     from world.check import Exists
     from world.scene import COLORS, SHAPES
 
     queries = []
     for color in COLORS:
         for shape in SHAPES:
-            for (row, column), name in PLACE_NAMES.items():
-                place = "in the center" if name == "center" else f"at the {name}"
-                queries.append((f"a {color} {shape} {place}",
+            for row, column in PLACE_NAMES:
+                queries.append((f"a {color} {shape} {cell_phrase((row, column))}",
                                 [Exists(shape=shape, color=color, row=row, column=column)]))
     return queries
 

@@ -449,7 +449,6 @@ def test_invert_edit_blends_back_what_the_prompt_did_not_change(models, image):
     assert not longer.params_used["word_swap"]
 
 
-
 def test_local_blend_mask_holds_the_changed_words_peak_not_their_floor():
     from pipelines.invert_edit import PromptToPrompt
 
@@ -461,6 +460,7 @@ def test_local_blend_mask_holds_the_changed_words_peak_not_their_floor():
     mask = control.blend_mask((16, 16), threshold=0.3)[0, 0]
     assert mask[3, 11] == 1 and mask[12, 3] == 0
     assert mask.sum() == 25  # the 3 x 3 peak grown by a cell
+
 
 # -- models by configuration --------------------------------------------------------------
 

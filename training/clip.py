@@ -207,8 +207,9 @@ def main(argv=None) -> None:
             rows = torch.rand(args.batch) < args.partial_share
             batch_stats = stats[index.cpu()]
             picks = pick_partial(batch_stats[rows])
-            texts[rows.to(device)] = partial_ids[picks.to(device)]
-            positives[rows.to(device)] = fits(picks, batch_stats).to(device)
+            on_device = rows.to(device)
+            texts[on_device] = partial_ids[picks.to(device)]
+            positives[on_device] = fits(picks, batch_stats).to(device)
         progress = budget.progress(step)
         scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * progress))
         for group in optimizer.param_groups:

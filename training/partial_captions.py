@@ -16,15 +16,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from world.captions import PLACE_NAMES
+from world.captions import PLACE_NAMES, cell_phrase
+from world.phrasings import NUMBER_WORDS as WORLD_NUMBER_WORDS
 from world.scene import COLORS, SHAPES, SIZES, Scene
 
 KINDS = [(color, shape) for color in COLORS for shape in SHAPES]
 SIZE_NAMES = list(SIZES)
-NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
+NUMBER_WORDS = {n: WORLD_NUMBER_WORDS[n] for n in (2, 3, 4)}
 PLACES = list(PLACE_NAMES)  # (row, column) cells
-PLACE_PHRASES = ["in the center" if PLACE_NAMES[cell] == "center" else f"at the {PLACE_NAMES[cell]}"
-                 for cell in PLACES]
+PLACE_PHRASES = [cell_phrase(cell) for cell in PLACES]
 # Variants per kind: "a" (at least one), one per size (at least one of that size), the exact
 # counts two to four, and one per place cell (at least one there).
 VARIANTS = ["a"] + SIZE_NAMES + [NUMBER_WORDS[n] for n in sorted(NUMBER_WORDS)] + PLACE_PHRASES

@@ -12,9 +12,14 @@ PLACE_NAMES: dict[tuple[str, str], str] = {
 }
 
 
-def place_phrase(obj: Obj) -> str:
-    name = PLACE_NAMES[obj.place]
+def cell_phrase(cell: tuple[str, str]) -> str:
+    """The words for a (row, column) cell: "at the top left", "in the center"."""
+    name = PLACE_NAMES[cell]
     return "in the center" if name == "center" else f"at the {name}"
+
+
+def place_phrase(obj: Obj) -> str:
+    return cell_phrase(obj.place)
 
 
 def reading_order(objects) -> list[Obj]:

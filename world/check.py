@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar, Union
 
-from .captions import PLACE_NAMES
+from .captions import cell_phrase
 from .scene import (BACKGROUNDS, COLORS, COLUMNS, RELATION_MARGIN, ROWS, SHAPES, SIZES, Obj,
                     Scene)
 
@@ -57,8 +57,7 @@ def _noun_phrase(shape, color, size, plural: bool = False) -> str:
 
 def _place_words(row, column) -> str:
     if row and column:
-        name = PLACE_NAMES[(row, column)]
-        return "in the center" if name == "center" else f"at the {name}"
+        return cell_phrase((row, column))
     if row:
         return f"in the {row} row"
     if column:
