@@ -191,6 +191,16 @@ def read_results(latest: Path) -> dict:
     return results
 
 
+def update_results(path: Path, entries: dict) -> dict:
+    """Replace only `entries` in a JSON results file, reading it just before writing so that a
+    bench running beside this one keeps what it wrote meanwhile."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.update(entries)
+    path.parent.mkdir(exist_ok=True)
+    write_atomically(path, json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def write_atomically(path: Path, text: str) -> None:
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     scratch.write_text(text)

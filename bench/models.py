@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from agent.config import models_dir
+from bench.harness import update_results
 
 
 def clip_figures(folder: Path, quick: bool) -> dict:
@@ -80,21 +81,16 @@ def main(argv=None) -> int:
     root = args.models or models_dir()
     out = Path(__file__).parent / "results" / "models.json"
     # A model measured again replaces only its own entry; each entry says how it was measured.
-    results = json.loads(out.read_text()) if out.exists() else {}
-    for stale in ("machine", "quick"):  # once run-wide, now in each model's entry
-        results.pop(stale, None)
     for key in args.only:
         name, measure = MODELS[key]
         folder = root / name
         if not folder.exists():
             print(f"{folder} is missing: train it with python -m training.{key}", flush=True)
             return 1
-        results[name] = {**measure(folder, args.quick),
-                         "machine": f"{torch.get_num_threads()} CPU threads",
-                         "quick": args.quick}
-        print(json.dumps({name: results[name]}), flush=True)
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+        entry = {name: {**measure(folder, args.quick),
+                        "machine": f"{torch.get_num_threads()} CPU threads", "quick": args.quick}}
+        print(json.dumps(entry), flush=True)
+        update_results(out, entry)
     return 0
 
 

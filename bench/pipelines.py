@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import update_results
+
 TARGET_MEMORY_RATIO = 1.15
 TARGET_INPAINT_CHANGE = 0.85
 TARGET_INPAINT_OUTSIDE = 2.0    # mean absolute change outside the mask, in 1/255 steps
@@ -432,7 +434,6 @@ def main(argv=None) -> int:
         print(f"bench.pipelines needs the models: {problem}", file=sys.stderr)
         return 1
     results_path = Path(__file__).parent / "results" / "pipelines.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     if args.command == "memory":
         figures = memory(args)
         print(f"peak RSS: text-to-image alone {figures['text_to_image']['peak_rss_mb']:.0f} MB, "
@@ -441,7 +442,7 @@ def main(argv=None) -> int:
               f"({mark(figures['ratio'] <= TARGET_MEMORY_RATIO)}: <= {TARGET_MEMORY_RATIO}x)")
         if "cuda_ratio" in figures:
             print(f"peak CUDA memory ratio: {figures['cuda_ratio']:.3f}x")
-        results["memory"] = figures
+        update_results(results_path, {"memory": figures})
     else:
         from pipelines.models import ModelSet
 
@@ -451,9 +452,7 @@ def main(argv=None) -> int:
             figures = QUALITY[name](models, args.n)
             figures["seconds"] = round(time.perf_counter() - start, 1)
             print(report_quality(name, figures), flush=True)
-            results[name] = figures
-    results_path.parent.mkdir(exist_ok=True)
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+            update_results(results_path, {name: figures})
     return 0
 
 

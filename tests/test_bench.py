@@ -152,6 +152,16 @@ def test_a_suite_run_again_replaces_only_its_entry_and_a_failure_is_kept(results
     assert "| broken | failed: RuntimeError: no such model |" in (results / "report.md").read_text()
 
 
+def test_a_results_file_written_by_two_benches_keeps_both_entries(tmp_path):
+    path = tmp_path / "results" / "pipelines.json"
+    harness.update_results(path, {"inpaint": {"n": 100}, "layout": {"n": 100}})
+    # A second bench that started earlier writes only what it measured.
+    harness.update_results(path, {"invert_edit": {"n": 100}, "inpaint": {"n": 30}})
+    assert json.loads(path.read_text()) == {"inpaint": {"n": 30}, "layout": {"n": 100},
+                                            "invert_edit": {"n": 100}}
+    assert not list(path.parent.glob(".*.tmp"))
+
+
 def test_unknown_suites_and_missing_models_are_refused(tmp_path, capsys):
     assert harness.main(["nosuch", "--out", str(tmp_path)]) == 2
     assert "unknown suite 'nosuch'" in capsys.readouterr().err
