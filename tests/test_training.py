@@ -49,6 +49,20 @@ def test_text_to_image_training_is_reproducible_from_its_seed(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_text_to_image_training_continues_a_shipped_model_on_its_own_text_encoder(tmp_path):
+    from safetensors.torch import load_file
+
+    from training.sd import main
+
+    shipped = MODELS / "shapes-sd"
+    main(["--vae", str(shipped / "vae"), "--clip", str(shipped), "--init", str(shipped / "unet"),
+          "--steps", "1", "--out", str(tmp_path), *SMALL])
+    exported = load_file(tmp_path / "export" / "text_encoder" / "model.safetensors")
+    kept = load_file(shipped / "text_encoder" / "model.safetensors")
+    assert exported.keys() == kept.keys()
+    assert all(torch.equal(exported[k].float(), kept[k].float()) for k in kept)
+
+
 def test_edit_training_widens_the_text_to_image_unet(text_to_image_run, tmp_path):
     from diffusers import StableDiffusionInstructPix2PixPipeline
 

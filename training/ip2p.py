@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from transformers import CLIPTextModel, CLIPTokenizer
 
 from training.data import cached_dataset, parallel_chunks, start_run
 from training.sd import (SCHEDULER_CONFIG, add_unet_arguments, cached_tokenizer,
@@ -85,12 +84,7 @@ def main(argv=None) -> None:
     sd = Path(args.sd)
 
     vae = AutoencoderKL.from_pretrained(sd / "vae").eval()
-    if args.clip:
-        text_encoder, tokenizer = load_text_encoder(Path(args.clip))
-        tokenizer_folder = str(args.clip)
-    else:
-        text_encoder = CLIPTextModel.from_pretrained(sd / "text_encoder").eval()
-        tokenizer, tokenizer_folder = CLIPTokenizer.from_pretrained(sd / "tokenizer"), str(sd / "tokenizer")
+    text_encoder, tokenizer, tokenizer_folder = load_text_encoder(Path(args.clip) if args.clip else sd)
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
         vae, tokenizer_folder, args.dataset, args.seed + 2, args.workers, device))
     before, after, input_ids = (data[k].to(device) for k in ("before", "after", "input_ids"))

@@ -47,16 +47,25 @@ OBJECT_COUNT_WEIGHTS = (0.4, 0.35, 0.15, 0.1)
 PHRASINGS_PER_SCENE = 3
 
 
-def load_text_encoder(clip_folder: Path):
-    """The shapes CLIP's text tower as transformers' CLIPTextModel, and its tokenizer."""
+def load_text_encoder(folder: Path):
+    """The text encoder to train on, its tokenizer and the tokenizer's folder. `folder` is an
+    open_clip shapes-clip (its text tower is converted to transformers' CLIPTextModel) or a
+    Stable Diffusion folder (its text_encoder/ and tokenizer/ as they are, so a shipped model
+    is continued on the exact text encoder it ships with)."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    if (folder / "text_encoder").is_dir():
+        tokenizer_folder = folder / "tokenizer"
+        return (CLIPTextModel.from_pretrained(folder / "text_encoder").eval(),
+                CLIPTokenizer.from_pretrained(tokenizer_folder), str(tokenizer_folder))
+
     import open_clip
-    from transformers import CLIPTokenizer
 
     from training.convert import clip_text_model_from_open_clip
 
-    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{clip_folder}")
-    tokenizer = CLIPTokenizer.from_pretrained(clip_folder)
-    return clip_text_model_from_open_clip(model.eval(), tokenizer), tokenizer
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    return clip_text_model_from_open_clip(model.eval(), tokenizer), tokenizer, str(folder)
 
 
 def signal_to_noise(noise_scheduler) -> torch.Tensor:
@@ -219,7 +228,8 @@ def train_loop(unet, out: Path, args, batch_loss, export) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vae", required=True, help="AutoencoderKL folder")
-    parser.add_argument("--clip", required=True, help="open_clip shapes-clip folder")
+    parser.add_argument("--clip", required=True, help="open_clip shapes-clip folder, or a Stable "
+                        "Diffusion folder whose text encoder to keep (to continue a shipped model)")
     add_unet_arguments(parser, steps=8000, lr=1e-3, warmup=200, dataset=40000,
                        out="checkpoints/sd")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
@@ -229,9 +239,9 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     vae = AutoencoderKL.from_pretrained(args.vae).eval()
-    text_encoder, tokenizer = load_text_encoder(Path(args.clip))
+    text_encoder, tokenizer, tokenizer_folder = load_text_encoder(Path(args.clip))
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
-        vae, str(args.clip), args.dataset, args.seed + 1, args.workers, device))
+        vae, tokenizer_folder, args.dataset, args.seed + 1, args.workers, device))
     vae.to("cpu").register_to_config(scaling_factor=data["scaling_factor"])
     latents, input_ids = data["latents"].to(device), data["input_ids"].to(device)
     text_encoder.to(device)
