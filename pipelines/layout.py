@@ -66,9 +66,9 @@ class Layout(Adapter):
         base = self.models.base()
         if has_gligen(base):
             return self.gligen(args, generator, timings)
-        require_sd_family(base, "layout")
-        if args.method == "per_box":
+        if args.method == "per_box":  # apply_batch checks the model family itself
             return self.apply_batch([args], [inputs], [generator], timings)[0]
+        require_sd_family(base, "layout")
         size = native_size(base)
         factor = base.vae_scale_factor
         phrases = [o.phrase for o in args.objects]

@@ -114,7 +114,8 @@ def _example_requests():
     follow the registry and the world's numbers as they are today."""
     from world.scene import Obj, Scene
 
-    scene = Scene((Obj("circle", "red", "small", 0.22, 0.25), Obj("square", "blue", "large", 0.7, 0.68)))
+    scene = Scene((Obj("circle", "red", "small", 0.22, 0.25),
+                   Obj("square", "blue", "large", 0.7, 0.68)))
     edited = PlanningContext.from_scene(scene)
     return [
         (PlanningContext(), "a big yellow triangle at the top left and a small green circle "
@@ -260,7 +261,7 @@ class LLMPlanner:
                 data, problem = parse_json_reply(text) if text else (None, None)
                 if data is None:
                     error = out.get("parsing_error")
-                    return raw, None, (problem or f"the reply was not a plan"
+                    return raw, None, (problem or "the reply was not a plan"
                                        + (f" ({error})" if error else ""))
             return raw, data, None
         raw = self._invoke(self.model, messages)

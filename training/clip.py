@@ -59,7 +59,8 @@ def prepare_folder(folder: Path, init: Path | None = None) -> None:
                 shutil.copy(item, folder / item.name)
     if not (folder / "open_clip_config.json").exists():
         vocab_size = write_tokenizer(folder, world_words(), CONTEXT_LENGTH)
-        (folder / "open_clip_config.json").write_text(json.dumps(model_config(vocab_size), indent=2))
+        config = json.dumps(model_config(vocab_size), indent=2)
+        (folder / "open_clip_config.json").write_text(config)
 
 
 # Token ids kept per training scene: its canonical caption and this many free phrasings; a
@@ -105,8 +106,9 @@ def scene_chunk(folder: str, group_share: float, seed: int, count: int
     images = torch.stack([preprocess(render(s)) for s in scenes])
     # Normalisation is (x - 0.5) / 0.5 of x = pixel / 255: undone exactly to store bytes.
     pixels = ((images * 0.5 + 0.5) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    texts = [text for s in scenes
-             for text in [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]]
+    texts = []
+    for s in scenes:
+        texts += [caption(s)] + [random_phrasing(s, rng) for _ in range(PHRASINGS_PER_SCENE)]
     return (pixels, tokenizer(texts).view(count, 1 + PHRASINGS_PER_SCENE, -1).numpy(),
             family_starts, np.stack([scene_stats(s) for s in scenes]))
 
@@ -225,7 +227,8 @@ def main(argv=None) -> None:
             model.logit_scale.clamp_(0, np.log(100))
         step += 1
         done = budget.finished(step)
-        record = {"step": step, "loss": round(loss.item(), 4), "seconds": round(time.time() - budget.start, 1)}
+        record = {"step": step, "loss": round(loss.item(), 4),
+                  "seconds": round(time.time() - budget.start, 1)}
         if step % args.eval_every == 0 or done:
             from training.evaluate import clip_figures
             model.eval()

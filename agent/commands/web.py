@@ -55,5 +55,10 @@ def web_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}{why}; another program may "
                          "be using the port, so choose another --port") from None
     print(f"Atelier on {server.url} (sessions in {atelier.home}); Ctrl-C stops it", flush=True)
-    server.app.block_thread()  # until Ctrl-C, which Gradio turns into closing the server
+    try:
+        server.app.block_thread()  # until Ctrl-C, which Gradio turns into closing the server
+    finally:
+        # Gradio's Ctrl-C closes only the HTTP server; its queue and heartbeats close here, so
+        # that no thread of theirs holds the process open.
+        server.close()
     return 0
