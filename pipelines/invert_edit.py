@@ -5,9 +5,9 @@
 2. Regeneration: from the inverted noise, DDIM runs back down under the target prompt with
    prompt-to-prompt attention injection (Hertz et al.): the target pass reuses the source's
    self-attention (which holds the layout; every step by default, since the shapes-world
-   model moves a recoloured object otherwise) and, for the first steps when the two prompts
-   tokenise to the same length (a word swap), its cross-attention (which holds where each
-   word is drawn).
+   model moves a recoloured object otherwise) and, when the two prompts tokenise to the same
+   length (a word swap), its cross-attention (which holds where each word is drawn; every
+   step by default, for the same reason).
 3. Local blend: once the changed words' attention has settled (after the first fifth of the
    steps), the latents outside the region where they attend are taken from the inversion
    trajectory at every step, so the rest of the image comes back as it was.

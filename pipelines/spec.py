@@ -165,8 +165,11 @@ class RestoreArgs(OpArgs):
 class InvertEditArgs(OpArgs):
     source_prompt: Prompt = Field(description="what the current image shows")
     target_prompt: Prompt = Field(description="what it should show instead")
+    # Every step by default: on the shapes world, handing the target its own word-to-region
+    # attention for the last fifth of the steps moved or misshaped the recoloured object
+    # (recolour success 65.0% at 0.8, 72.5% at 1.0 on 40 tuning scenes).
     cross_attention_steps: float = Field(
-        0.8, ge=0.0, le=1.0, description="fraction of the steps that reuse the source's "
+        1.0, ge=0.0, le=1.0, description="fraction of the steps that reuse the source's "
                                          "word-to-region attention (prompt-to-prompt)")
     self_attention_steps: float = Field(1.0, ge=0.0, le=1.0,
                                         description="fraction of the steps that reuse the source's "

@@ -25,7 +25,7 @@ from .plan import NotUnderstood, Plan, PlanResult, Step
 
 # Which operation serves which kind of request. Edits of objects use inpaint with the new
 # objects placed: the mask keeps every other pixel as it was, which instruction editing can
-# only approximate (others kept: inpaint 96.7%, invert_edit 40.0%, edit 20.0%;
+# only approximate (others kept: inpaint 96.7%, invert_edit 93.3%, edit 43.3%;
 # bench.pipelines quality --only one_of_several), and each changed object is drawn alone and
 # placed in its box (recolour made 100% of 30, against 27% redrawn from the caption; --only
 # inpaint). A new background is everywhere but the objects: an instruction edit, which keeps
