@@ -8,6 +8,10 @@
    model moves a recoloured object otherwise) and, when the two prompts tokenise to the same
    length (a word swap), its cross-attention (which holds where each word is drawn; every
    step by default, for the same reason).
+   For the first steps it also reuses the source's decoder features at one block
+   (plug-and-play, Tumanyan et al.): the words after a changed one change their meaning too,
+   and without this the changed object is drawn again where the model usually puts its place
+   words rather than where it was.
 3. Local blend: once the changed words' attention has settled (after the first fifth of the
    steps), the latents outside the region where they attend are taken from the inversion
    trajectory at every step, so the rest of the image comes back as it was.
@@ -15,6 +19,8 @@
 DDIM runs without noise both ways, so the result does not depend on the seed.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +38,9 @@ MAX_SELF_QUERIES = 16 * 16
 # Attention on near-pure noise says little about where a word will be drawn, so the local
 # blend starts after this fraction of the steps (prompt-to-prompt's start_blend).
 BLEND_START = 0.2
+# Plug-and-play's layer: the second resnet of the second decoder block, coarse enough to hold
+# where each object is while the finer blocks after it draw its colour.
+FEATURE_BLOCK, FEATURE_RESNET = 1, 1
 
 
 class InvertEdit(Adapter):
@@ -58,19 +67,24 @@ class InvertEdit(Adapter):
             self_steps={int(t) for t in timesteps[:round(args.self_attention_steps * args.steps)]},
             source_tokens=changed_tokens(source_ids, target_ids),
             target_tokens=changed_tokens(target_ids, source_ids),
+            feature_steps={int(t) for t in
+                           timesteps[:round(args.feature_injection_steps * args.steps)]},
         )
+        feature_layer = decoder_resnet(pipe.unet) if control.feature_steps else None
         blend = args.local_blend > 0 and bool(control.source_tokens or control.target_tokens)
         control.collect = blend
         blend_from = round(BLEND_START * args.steps)
 
-        # 3. Invert, recording the source's attention
-        with timings.phase("invert"), hooked_attention(pipe.unet, control):
+        # 3. Invert, recording the source's attention and features
+        with timings.phase("invert"), hooked_attention(pipe.unet, control), \
+                hooked_output(feature_layer, control.features_hook):
             trajectory = invert(pipe, scheduler, encode_image(pipe, image), source, control)
 
-        # 4. Regenerate under the target prompt, reusing the source's attention
+        # 4. Regenerate under the target prompt, reusing the source's attention and features
         latents = trajectory[int(timesteps[0])]
         control.recording = False
-        with timings.phase("denoise"), hooked_attention(pipe.unet, control):
+        with timings.phase("denoise"), hooked_attention(pipe.unet, control), \
+                hooked_output(feature_layer, control.features_hook):
             for i, t in enumerate(timesteps):
                 control.timestep = int(t)
                 output = predict(pipe, scheduler, latents, t, target, args.guidance)
@@ -85,6 +99,7 @@ class InvertEdit(Adapter):
 
         # 5. Return
         return images, {"sampler": "ddim", "word_swap": word_swap, "local_blend_used": blend,
+                        "features_injected": feature_layer is not None,
                         "width": image.width, "height": image.height}
 
 
@@ -105,6 +120,25 @@ def invert(pipe, scheduler, latents: torch.Tensor, text, control: "PromptToPromp
     return trajectory
 
 
+def decoder_resnet(unet):
+    """Plug-and-play's feature layer, or None when the UNet's decoder has no such block."""
+    blocks = getattr(unet, "up_blocks", [])
+    if len(blocks) <= FEATURE_BLOCK or len(blocks[FEATURE_BLOCK].resnets) <= FEATURE_RESNET:
+        return None
+    return blocks[FEATURE_BLOCK].resnets[FEATURE_RESNET]
+
+
+@contextmanager
+def hooked_output(module, hook):
+    """`hook(module, inputs, output)` on `module`'s forward while inside; nothing when None."""
+    handle = None if module is None else module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
 def changed_tokens(ids: list[int], other: list[int]) -> list[int]:
     """Positions of `ids` whose token the other prompt does not have there (same length) or at
     all (different lengths); start and end tokens excluded."""
@@ -116,11 +150,14 @@ def changed_tokens(ids: list[int], other: list[int]) -> list[int]:
 
 class PromptToPrompt:
     """Attention hook: records the source's maps during inversion, then hands them to the
-    target's prompt pass and collects where the changed words attend (for the local blend)."""
+    target's prompt pass and collects where the changed words attend (for the local blend).
+    Its `features_hook` does the same for one decoder layer's output, at `feature_steps`."""
 
     def __init__(self, cross_steps: set[int], self_steps: set[int], source_tokens: list[int],
-                 target_tokens: list[int]):
+                 target_tokens: list[int], feature_steps: set[int] = frozenset()):
         self.cross_steps, self.self_steps = cross_steps, self_steps
+        self.feature_steps = feature_steps
+        self.features: dict[int, torch.Tensor] = {}
         self.source_tokens, self.target_tokens = source_tokens, target_tokens
         self.recording = True
         self.collect = True
@@ -145,6 +182,16 @@ class PromptToPrompt:
         if self.timestep in inject and key in self.maps:
             probs = torch.cat([probs[:-1], self.maps[key].to(probs)])
         return probs
+
+    def features_hook(self, module, inputs, output: torch.Tensor) -> torch.Tensor | None:
+        if self.timestep not in self.feature_steps:
+            return None
+        if self.recording:
+            self.features[self.timestep] = output[-1:].detach()
+            return None
+        # Every pass of the batch, the negative prompt's too, as plug-and-play does (recolour
+        # success 85.0% of 40 tuning scenes, against 75.0% with the prompt's pass alone).
+        return self.features[self.timestep].to(output).expand_as(output).clone()
 
     def changed_map(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Attention to the changed words, summed over them and averaged over heads: queries."""

@@ -5,6 +5,7 @@ model cards); CPU runs with fixed seeds are deterministic, so these are not flak
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -98,3 +99,34 @@ def test_shapes_ip2p_loads_with_eight_input_channels_and_shares_weights_with_sha
         assert (MODELS / "shapes-ip2p" / shared).resolve() == (MODELS / "shapes-sd" / shared).resolve()
     # 10 of these 10 measured (0.92 of the 300-edit bench's background edits).
     assert edit_accuracy(pipe, n=10, kinds=["background"])["all"] >= 0.9
+
+
+def test_invert_edit_recolours_an_object_where_it_was_with_the_shipped_model():
+    from bench.pipelines import TOLERANCE, same_object
+    from pipelines.base import StepInputs
+    from pipelines.models import ModelConfig, ModelSet
+    from pipelines.registry import build_adapter
+    from world.detect import detect
+    from world.render import render
+    from world.scene import Obj, Scene
+
+    models = ModelSet(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
+    adapter = build_adapter("invert_edit", models)
+    # Left of where the model draws "in the center": regenerated from the words alone, the
+    # recoloured triangle moves toward the middle by more than the world's tolerance.
+    before = Scene(objects=(Obj("triangle", "yellow", "large", 0.3531, 0.4253),))
+    wanted = Obj("triangle", "green", "large", 0.3531, 0.4253)
+    args = {"source_prompt": "a large yellow triangle in the center",
+            "target_prompt": "a large green triangle in the center"}
+    image = StepInputs(image=render(before, 128))
+
+    def drawn(**extra):
+        result = adapter.run({**args, **extra}, image)
+        return detect(result.images[0]).scene.objects, result.params_used
+
+    kept, used = drawn()
+    assert used["features_injected"] and len(kept) == 1 and same_object(kept[0], wanted)
+    moved, used = drawn(feature_injection_steps=0.0)
+    assert not used["features_injected"]
+    assert len(moved) == 1 and moved[0].color == "green"
+    assert math.hypot(moved[0].x - wanted.x, moved[0].y - wanted.y) > TOLERANCE

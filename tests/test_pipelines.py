@@ -388,6 +388,7 @@ def test_attention_hooks_leave_the_shared_unet_as_it_was(name, models, image):
     with pytest.raises(InputError):
         build_adapter(name, models).run({**args, "steps": 0}, inputs)
     assert {k: type(v) for k, v in unet.attn_processors.items()} == before
+    assert not any(module._forward_hooks for module in unet.modules())
 
 
 def test_layout_attention_guidance_moves_the_result(models, image):
@@ -447,6 +448,31 @@ def test_invert_edit_blends_back_what_the_prompt_did_not_change(models, image):
     assert not unblended.params_used["local_blend_used"]
     longer = adapter.run({**args, "target_prompt": "a large green circle"}, StepInputs(image=image))
     assert not longer.params_used["word_swap"]
+
+
+def test_invert_edit_reuses_the_source_features_for_the_first_steps(models, image):
+    from pipelines.invert_edit import PromptToPrompt
+
+    adapter = build_adapter("invert_edit", models)
+    args = {"source_prompt": "a red circle", "target_prompt": "a green circle", "steps": 4}
+    injected = adapter.run(args, StepInputs(image=image))
+    plain = adapter.run({**args, "feature_injection_steps": 0.0}, StepInputs(image=image))
+    assert injected.params_used["features_injected"] and not plain.params_used["features_injected"]
+    assert not np.array_equal(pixels(injected), pixels(plain))
+
+    # Recorded from the source pass at the chosen steps only; handed to every pass of the batch.
+    control = PromptToPrompt(set(), set(), [1], [], feature_steps={981})
+    source, later = torch.randn(1, 4, 2, 2), torch.randn(1, 4, 2, 2)
+    for timestep in (981, 941):
+        control.timestep = timestep
+        assert control.features_hook(None, (), source if timestep == 981 else later) is None
+    assert list(control.features) == [981] and torch.equal(control.features[981], source)
+    control.recording = False
+    batch = torch.randn(2, 4, 2, 2)
+    control.timestep = 941
+    assert control.features_hook(None, (), batch) is None
+    control.timestep = 981
+    assert torch.equal(control.features_hook(None, (), batch), source.expand(2, -1, -1, -1))
 
 
 def test_local_blend_mask_holds_the_changed_words_peak_not_their_floor():
