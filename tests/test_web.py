@@ -326,9 +326,12 @@ def start_web(home: Path, port: int, models: Path | None = None):
                    "OMP_NUM_THREADS": "1"}
     if models is not None:
         environment["ATELIER_MODELS"] = str(models)
+    # Ctrl-C reaches it as at a terminal, even when the tests run in the background, where the
+    # shell has the children ignore SIGINT and Python then never raises KeyboardInterrupt.
     process = subprocess.Popen([sys.executable, "-m", "agent.cli", "web", "--port", str(port)],
                                cwd=REPO, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
                      daemon=True).start()
