@@ -78,3 +78,38 @@ def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "export")
     assert model.config.num_hidden_layers == 1
     assert "3 AdamW steps" in (tmp_path / "export" / "README.md").read_text()
+
+
+def test_training_can_start_from_a_shipped_folder(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from planners.context import PlanningContext
+    from planners.rules import RulePlanner
+    from training import planner as train
+    from training.planner_data import prompt_text, reply_text, target_reply
+
+    context = PlanningContext()
+    rows = [json.dumps({"prompt": prompt_text(context, r),
+                        "reply": reply_text(target_reply(RulePlanner().plan(r, context)))})
+            for r in ("a red circle", "two blue squares at the top")]
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    for folder in (base, tuned):
+        folder.mkdir()
+        (folder / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    tiny = ["--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", "300",
+            "--batch-tokens", "1000", "--eval-every", "0"]
+    assert train.main(["--out", str(base), *tiny, "--steps", "2"]) == 0
+    assert train.main(["--out", str(base), "--export", str(tmp_path / "shipped")]) == 0
+
+    # The start's shape and tokenizer win over the (default) shape arguments.
+    assert train.main(["--out", str(tuned), "--init", str(tmp_path / "shipped"),
+                       "--batch-tokens", "1000", "--eval-every", "0", "--steps", "0"]) == 0
+    state = torch.load(tuned / "state.pt", weights_only=False)
+    assert (state["config"]["hidden"], state["config"]["layers"]) == (32, 1)
+    shipped = AutoModelForCausalLM.from_pretrained(tmp_path / "shipped").state_dict()
+    for name, tensor in state["model"].items():
+        assert torch.equal(tensor, shipped[name].float()), name
+    assert train.main(["--out", str(tuned), "--batch-tokens", "1000", "--eval-every", "0",
+                       "--steps", "1"]) == 0
+    assert torch.load(tuned / "state.pt", weights_only=False)["step"] == 1

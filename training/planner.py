@@ -3,6 +3,7 @@ context with a short rationale and a JSON plan, in the hub chat-model format.
 
     python -m training.planner --out checkpoints/planner --minutes 55 --threads 1
     python -m training.planner --out checkpoints/planner --export models/shapes-planner
+    python -m training.planner --out checkpoints/more --init models/shapes-planner --lr 3e-4
 
 Seeded and resumable: `OUT/state.pt` holds the weights, the optimiser and the step, written
 every --save-every steps and at the end; a rerun with the same OUT continues from it. The
@@ -74,6 +75,18 @@ def make_model(tokenizer, hidden: int, layers: int, heads: int):
                          bos_token_id=tokenizer.convert_tokens_to_ids(USER),
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     return LlamaForCausalLM(config)
+
+
+def init_weights(folder: Path, tokenizer):
+    """The model of a shipped folder, in fp32, checked to match `tokenizer`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if model.config.vocab_size != len(tokenizer):
+        raise SystemExit(f"--init {folder}: its vocabulary has {model.config.vocab_size} tokens "
+                         f"but the run's tokenizer has {len(tokenizer)}; use a fresh --out")
+    return model
 
 
 def load_pairs(out: Path, seeds: int) -> list[tuple[str, str]]:
@@ -226,9 +239,10 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
                          f"{cfg['vocab']} tokens whose chat template shows the model the first "
                          "user message (the planning context): the operations and rules of the "
                          "system prompt are learnt, not read. Weights stored fp16, computed fp32.",
-         "Training": f"{state['step']:,} AdamW steps of about {cfg['batch_tokens']:,} tokens, "
+         "Training": (f"Started from {cfg['init']}'s weights, then " if cfg.get("init") else "")
+                     + f"{state['step']:,} AdamW steps of about {cfg['batch_tokens']:,} tokens, "
                      f"lr {cfg['lr']:g} with warm-up and cosine decay, loss on the reply only, "
-                     f"{'one GPU' if cfg.get('device') == 'cuda' else 'one CPU thread'}, "
+                     f"{'one GPU' if cfg.get('device') == 'cuda' else device_words(cfg)}, "
                      f"{state.get('seconds', 0) / 60:.0f} minutes, seed "
                      f"{cfg['seed']} (`python -m training.planner`).",
          "Use": "Greedy decoding. Figures below are measured by `python -m bench.planner "
@@ -236,6 +250,11 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
                 "tests/data/planner_cases.jsonl, valid plans on the first reply, seconds per "
                 "plan on a 2-core CPU."},
         figures)
+
+
+def device_words(cfg: dict) -> str:
+    threads = cfg.get("threads", 1)
+    return "one CPU thread" if threads == 1 else f"{threads} CPU threads"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (bf16 autocast on cuda)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from a shipped folder's weights and tokenizer (fine-tuning)")
     parser.add_argument("--export", type=Path, default=None, help="write the shipped folder")
     parser.add_argument("--figures", type=Path, default=None,
                         help="with --export: a JSON file of measured figures for the card")
@@ -279,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     pairs = load_pairs(args.out, args.seeds)
+    if args.init and not (args.out / "tokenizer").exists():
+        # The starting weights only make sense with the tokenizer they were trained with.
+        AutoTokenizer.from_pretrained(args.init).save_pretrained(args.out / "tokenizer")
     if (args.out / "tokenizer").exists():
         tokenizer = AutoTokenizer.from_pretrained(args.out / "tokenizer")
     else:
@@ -291,12 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     state = torch.load(state_path, map_location="cpu", weights_only=False) \
         if state_path.exists() else None
-    # A resumed run keeps the shape it was started with.
+    # A resumed run keeps the shape it was started with; a fine-tune takes its start's.
+    start = init_weights(args.init, tokenizer) if args.init and not state else None
+    shape = ({"hidden": start.config.hidden_size, "layers": start.config.num_hidden_layers,
+              "heads": start.config.num_attention_heads} if start is not None else
+             {"hidden": args.hidden, "layers": args.layers, "heads": args.heads})
     cfg = state["config"] if state else {
-        "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
-        "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
-        "seed": args.seed, "device": device.type}
+        **shape, "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
+        "seed": args.seed, "device": device.type, "threads": args.threads,
+        **({"init": str(args.init)} if args.init else {})}
     model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
                                   betas=(0.9, 0.98))
     step, seconds = 0, 0.0
