@@ -53,19 +53,24 @@ def test_requests_through_the_hf_provider_give_valid_plans():
     assert report.rate >= FLOOR, report.failures
 
 
-def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
+def write_pairs(folder: Path, requests) -> None:
+    """A training run's cached pairs: the rule planner's compact replies to `requests`."""
     from planners.context import PlanningContext
     from planners.rules import RulePlanner
-    from training import planner as train
     from training.planner_data import prompt_text, reply_text, target_reply
 
-    rows = []
-    for request in ("a red circle", "two blue squares at the top", "a green triangle left of "
-                    "a yellow circle", "undo"):
-        context = PlanningContext()
-        reply = reply_text(target_reply(RulePlanner().plan(request, context)))
-        rows.append(json.dumps({"prompt": prompt_text(context, request), "reply": reply}))
-    (tmp_path / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    context = PlanningContext()
+    rows = [json.dumps({"prompt": prompt_text(context, request),
+                        "reply": reply_text(target_reply(RulePlanner().plan(request, context)))})
+            for request in requests]
+    (folder / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
+    from training import planner as train
+
+    write_pairs(tmp_path, ("a red circle", "two blue squares at the top",
+                           "a green triangle left of a yellow circle", "undo"))
     tiny = ["--out", str(tmp_path), "--hidden", "32", "--layers", "1", "--heads", "2",
             "--vocab", "300", "--batch-tokens", "1000", "--eval-every", "0", "--save-every", "1"]
     assert train.main(tiny + ["--steps", "2"]) == 0
@@ -84,19 +89,12 @@ def test_training_can_start_from_a_shipped_folder(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from planners.context import PlanningContext
-    from planners.rules import RulePlanner
     from training import planner as train
-    from training.planner_data import prompt_text, reply_text, target_reply
 
-    context = PlanningContext()
-    rows = [json.dumps({"prompt": prompt_text(context, r),
-                        "reply": reply_text(target_reply(RulePlanner().plan(r, context)))})
-            for r in ("a red circle", "two blue squares at the top")]
     base, tuned = tmp_path / "base", tmp_path / "tuned"
     for folder in (base, tuned):
         folder.mkdir()
-        (folder / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+        write_pairs(folder, ("a red circle", "two blue squares at the top"))
     tiny = ["--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", "300",
             "--batch-tokens", "1000", "--eval-every", "0"]
     assert train.main(["--out", str(base), *tiny, "--steps", "2"]) == 0

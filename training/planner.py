@@ -242,7 +242,7 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
          "Training": (f"Started from {cfg['init']}'s weights, then " if cfg.get("init") else "")
                      + f"{state['step']:,} AdamW steps of about {cfg['batch_tokens']:,} tokens, "
                      f"lr {cfg['lr']:g} with warm-up and cosine decay, loss on the reply only, "
-                     f"{'one GPU' if cfg.get('device') == 'cuda' else device_words(cfg)}, "
+                     f"{device_words(cfg)}, "
                      f"{state.get('seconds', 0) / 60:.0f} minutes, seed "
                      f"{cfg['seed']} (`python -m training.planner`).",
          "Use": "Greedy decoding. Figures below are measured by `python -m bench.planner "
@@ -253,6 +253,9 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
 
 
 def device_words(cfg: dict) -> str:
+    """What a run trained on, for the model card."""
+    if cfg.get("device") == "cuda":
+        return "one GPU"
     threads = cfg.get("threads", 1)
     return "one CPU thread" if threads == 1 else f"{threads} CPU threads"
 
