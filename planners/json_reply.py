@@ -1,9 +1,17 @@
-"""The JSON object inside a chat model's text reply. Apart from the LangChain planner, so
-scripts that score a model's replies (training/planner.py) need no LangChain."""
+"""A chat model's reply: the JSON object inside its text, and that object read as a plan.
+Apart from the LangChain planner, so scripts that score a model's replies
+(training/planner.py) need no LangChain."""
 from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from pipelines.spec import OpSpec
+
+    from .context import PlanningContext
+    from .plan import PlanResult
 
 
 def parse_json_reply(text: str) -> tuple[dict | None, str | None]:
@@ -45,3 +53,23 @@ def parse_json_reply(text: str) -> tuple[dict | None, str | None]:
         return None, "the reply has no JSON object; reply with one JSON object"
     return None, (f"the reply is not valid JSON ({last_error.msg} at line {last_error.lineno} "
                   f"column {last_error.colno}); reply with one JSON object")
+
+
+def read_reply(data, request: str, context: "PlanningContext | None",
+               operations: "Mapping[str, OpSpec] | None" = None,
+               expand_edits: bool = True) -> "PlanResult":
+    """A model's reply (parsed from JSON) as a plan: a clarify reply becomes NotUnderstood;
+    an edit_objects step is expanded into registered operations; the plan is validated
+    against the registry. Raises PlanError with words for the model."""
+    from .plan import NotUnderstood, validate_plan
+    from .scene_edits import expand
+
+    if isinstance(data, dict) and data.get("action") == "clarify":
+        question = str(data.get("question") or data.get("rationale") or "").strip()
+        return NotUnderstood(request=request,
+                             message=question or "the model could not plan this request")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "question"}
+    if expand_edits:
+        data = expand(data, context)
+    return validate_plan(data, context, operations)

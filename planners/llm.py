@@ -29,9 +29,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pipelines.spec import OPERATIONS, OpSpec
 
 from .context import HISTORY_BUDGET, PlanningContext
-from .json_reply import parse_json_reply
-from .plan import (NotUnderstood, PlanError, PlannerUnavailable, PlanningFailed, PlanResult,
-                   operations_text, plan_json_schema, validate_plan)
+from .json_reply import parse_json_reply, read_reply
+from .plan import (PlanError, PlannerUnavailable, PlanningFailed, PlanResult,
+                   operations_text, plan_json_schema)
+from .scene_edits import PLANNER_OPERATIONS
 
 CALL_TIMEOUT_S = 120.0   # one model call; a local model on a CPU can take a minute
 CALL_RETRIES = 2         # further tries after a timeout or a dropped connection
@@ -102,10 +103,11 @@ y growing downward. Places: columns left (x < 1/3), center, right (x > 2/3); row
 - Several objects, or any stated place or relation: use layout, one box per object, sized as
   above, centred in its named cell, relations kept with room to spare, boxes not touching.
 - One object without a place: generate is enough.
-- Changing some objects of the current image: inpaint with target = the padded boxes of what
-  changes (old and new positions for a move) and prompt = a caption of the whole new
-  picture, so every other object stays exactly as it is.
-- A new background: edit with an instruction. The same change to every object: invert_edit.
+- Changing some objects of the current image: edit_objects, naming each object by its id in
+  the scene; it inpaints only the padded boxes of what changes (old and new places for a move)
+  with a caption of the whole new picture, so every other object stays exactly as it is.
+- Another way to change the current image: edit with an instruction, or invert_edit with the
+  old and new captions, which changes every object the same way.
 """
 
 
@@ -125,14 +127,16 @@ def _example_requests():
     ]
 
 
-def worked_examples() -> list[tuple[str, str]]:
+def worked_examples(edit_objects: bool = True) -> list[tuple[str, str]]:
     from .rules import RulePlanner
+    from .scene_edits import edit_objects_reply
 
     planner = RulePlanner()
     examples = []
     for context, request in _example_requests():
         plan = planner.plan(request, context)
-        reply = plan.model_dump(mode="json", exclude_defaults=True)
+        reply = (edit_objects and edit_objects_reply(plan, request, context)
+                 or plan.model_dump(mode="json", exclude_defaults=True))
         reply.setdefault("action", "run")
         reply.setdefault("steps", [])
         examples.append((context.for_request(request).render(), json.dumps(reply)))
@@ -158,7 +162,8 @@ class Attempt:
 class LLMPlanner:
     """Plans with a LangChain chat model. `structured`: use the model's structured output
     (None: when it has it); `attach_image`: send the current image (None: when the model's
-    profile says it takes images)."""
+    profile says it takes images); `planner_operations`: operations the model may also use,
+    expanded into registered ones before validation (edit_objects)."""
 
     name = "llm"
 
@@ -167,14 +172,20 @@ class LLMPlanner:
                  structured: bool | None = None, attach_image: bool | None = None,
                  history_budget: int = HISTORY_BUDGET, repairs: int = 1,
                  timeout: float | None = CALL_TIMEOUT_S, retries: int = CALL_RETRIES,
-                 backoff: float = BACKOFF_S):
+                 backoff: float = BACKOFF_S,
+                 planner_operations: Mapping[str, OpSpec] | None = None):
         if not isinstance(model, BaseChatModel):
             raise TypeError(f"LLMPlanner needs a LangChain BaseChatModel, got "
                             f"{type(model).__name__}")
         self.model = model
         self.operations = OPERATIONS if operations is None else operations
+        self.planner_operations = (PLANNER_OPERATIONS if planner_operations is None
+                                   else planner_operations)
+        # What the model is shown: the registry and the operations expanded into it.
+        self.shown_operations = {**self.operations, **self.planner_operations}
         self.domain_notes = domain_notes
-        self.examples = worked_examples() if examples is None else examples
+        self.examples = (worked_examples(edit_objects=bool(self.planner_operations))
+                         if examples is None else examples)
         self.attach_image = attach_image
         self.history_budget = history_budget
         self.repairs = repairs
@@ -186,7 +197,7 @@ class LLMPlanner:
         if not 0 <= backoff <= MAX_BACKOFF_S:
             raise ValueError(f"backoff must be 0..{MAX_BACKOFF_S:g} seconds, got {backoff!r}")
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self.schema = plan_json_schema(self.operations)
+        self.schema = plan_json_schema(self.shown_operations)
         self.structured_model = self._structured(model) if structured in (None, True) else None
         if structured and self.structured_model is None:
             raise ValueError(f"{type(model).__name__} has no structured output; pass "
@@ -206,7 +217,7 @@ class LLMPlanner:
     # --- prompt -------------------------------------------------------------------------
     def system_prompt(self) -> str:
         parts = ["You plan image-making requests as steps of conditioning operations.",
-                 "Operations:\n" + operations_text(self.operations), RULES]
+                 "Operations:\n" + operations_text(self.shown_operations), RULES]
         if self.domain_notes:
             parts.append(self.domain_notes)
         if self.structured_model is None:
@@ -287,13 +298,9 @@ class LLMPlanner:
             "check that its server is running and reachable, or plan without --llm")
 
     def _read(self, data, request: str, context: PlanningContext) -> PlanResult:
-        if isinstance(data, dict) and data.get("action") == "clarify":
-            question = str(data.get("question") or data.get("rationale") or "").strip()
-            return NotUnderstood(request=request,
-                                 message=question or "the model could not plan this request")
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k != "question"}
-        return validate_plan(data, context, self.operations)
+        return read_reply(data, request, context, self.operations,
+                          expand_edits=bool(self.planner_operations))
+
 
 
 def _reply_text(raw, data) -> str:

@@ -72,7 +72,8 @@ def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
     write_pairs(tmp_path, ("a red circle", "two blue squares at the top",
                            "a green triangle left of a yellow circle", "undo"))
     tiny = ["--out", str(tmp_path), "--hidden", "32", "--layers", "1", "--heads", "2",
-            "--vocab", "300", "--batch-tokens", "1000", "--eval-every", "0", "--save-every", "1"]
+            "--vocab", "300", "--batch-tokens", "1000", "--eval-every", "0", "--save-every", "1",
+            "--first-seed", "1500", "--seeds", "2"]  # pairs are cached: the seeds are only recorded
     assert train.main(tiny + ["--steps", "2"]) == 0
     assert train.main(tiny + ["--steps", "3"]) == 0
     assert "resumed at step 2" in capsys.readouterr().out
@@ -82,7 +83,9 @@ def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
     AutoTokenizer.from_pretrained(tmp_path / "export")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "export")
     assert model.config.num_hidden_layers == 1
-    assert "3 AdamW steps" in (tmp_path / "export" / "README.md").read_text()
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "3 AdamW steps" in card and "4 (context, request) -> (rationale, plan) pairs from " \
+        "generator seeds 1500-1501" in card
 
 
 def test_training_can_start_from_a_shipped_folder(tmp_path):

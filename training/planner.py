@@ -89,14 +89,14 @@ def init_weights(folder: Path, tokenizer):
     return model
 
 
-def load_pairs(out: Path, seeds: int) -> list[tuple[str, str]]:
+def load_pairs(out: Path, seeds: int, first_seed: int = 1000) -> list[tuple[str, str]]:
     """The training pairs, made once and cached (making them runs the RulePlanner)."""
     cache = out / "pairs.jsonl"
     if not cache.exists():
         from training.planner_data import build_pairs
 
         seen, rows = set(), []
-        for seed in range(1000, 1000 + seeds):
+        for seed in range(first_seed, first_seed + seeds):
             for prompt, reply in build_pairs(seed):
                 if prompt not in seen:
                     seen.add(prompt)
@@ -158,7 +158,8 @@ def score(model, tokenizer, cases) -> tuple[float, float]:
     """(plan accuracy, valid first replies) of greedy replies on `cases`."""
     from planners.evaluate import compare
     from planners.json_reply import parse_json_reply
-    from planners.plan import NotUnderstood, PlanError, validate_plan
+    from planners.json_reply import read_reply
+    from planners.plan import PlanError
     from training.planner_data import prompt_text
 
     right = valid = 0
@@ -167,11 +168,7 @@ def score(model, tokenizer, cases) -> tuple[float, float]:
         context = case.context.for_request(case.request)
         data, _ = parse_json_reply(plan_text(model, tokenizer, prompt_text(case.context, case.request)))
         try:
-            if isinstance(data, dict) and data.get("action") == "clarify":
-                result = NotUnderstood(request=case.request, message=str(data.get("question")))
-            else:
-                result = validate_plan({k: v for k, v in (data or {}).items() if k != "question"},
-                                       context)
+            result = read_reply(data, case.request, context)
         except PlanError:
             continue
         valid += 1
@@ -227,13 +224,17 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
         "model = AutoModelForCausalLM.from_pretrained('models/shapes-planner')\n"
         "prompt = tokenizer.apply_chat_template([{'role': 'user', 'content': context}],\n"
         "                                       add_generation_prompt=True, tokenize=False)",
-        {"Data": f"{state.get('pairs', 0):,} (context, request) -> (rationale, plan) pairs from "
-                 "the world's phrasings, edit instructions, multi-turn follow-ups and the other "
+        {"Data": f"{state.get('pairs', 0):,} (context, request) -> (rationale, plan) pairs "
+                 + ("from generator seeds {}-{} of ".format(*cfg["seeds"]) if "seeds" in cfg
+                    else "from ")
+                 + "the world's phrasings, edit instructions, multi-turn follow-ups and the other "
                  "operations, using only the templates of the evaluation set's main split; the "
                  "held-out phrasing families, sentence frames and edit styles are never seen. "
                  "Targets are the rule planner's plans, kept only where they satisfy the "
                  "request's exact semantics, written compactly (first sentence of the "
-                 "reasoning, why the operation, numbers to two decimals).",
+                 "reasoning, why the operation, numbers to two decimals); edits of the current "
+                 "image name its objects by id in one edit_objects step, which Atelier expands "
+                 "into the inpaint or edit step with its boxes and caption.",
          "Architecture": f"LlamaForCausalLM, hidden {cfg['hidden']}, {cfg['layers']} layers, "
                          f"{cfg['heads']} heads, tied embeddings; byte-level BPE tokenizer of "
                          f"{cfg['vocab']} tokens whose chat template shows the model the first "
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--seeds", type=int, default=30, help="generator seeds of training pairs")
+    parser.add_argument("--first-seed", type=int, default=1000,
+                        help="the first of them (another range gives other requests and scenes)")
     parser.add_argument("--batch-tokens", type=int, default=6000)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--steps", type=int, default=100000, help="at most this many steps")
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    pairs = load_pairs(args.out, args.seeds)
+    pairs = load_pairs(args.out, args.seeds, args.first_seed)
     if args.init and not (args.out / "tokenizer").exists():
         # The starting weights only make sense with the tokenizer they were trained with.
         AutoTokenizer.from_pretrained(args.init).save_pretrained(args.out / "tokenizer")
@@ -326,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = state["config"] if state else {
         **shape, "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
         "seed": args.seed, "device": device.type, "threads": args.threads,
+        "seeds": [args.first_seed, args.first_seed + args.seeds - 1],
         **({"init": str(args.init)} if args.init else {})}
     model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
     if start is not None:

@@ -26,6 +26,7 @@ WHY = {
     "layout": "A layout pins each object to its own box.",
     "generate": "One object with no place: a text prompt is enough.",
     "inpaint": "Inpainting only what changes keeps the rest as it is.",
+    "edit_objects": "Only what changes is redrawn; the rest stays as it is.",
     "edit": "An instruction edit changes it and keeps the rest.",
     "invert_edit": "An inversion edit changes every object the same way.",
     "reference": "A reference image guides the new one.",
@@ -50,15 +51,18 @@ def _first_sentence(text: str) -> str:
     return text if match is None else text[:match.start() + 1]
 
 
-def target_reply(result) -> dict:
-    """The compact reply the model learns for a planner result (Plan or NotUnderstood)."""
+def target_reply(result, request: str = "", context=None) -> dict:
+    """The compact reply the model learns for a planner result (Plan or NotUnderstood).
+    Edits of the current scene name objects by id (edit_objects) when `context` is given."""
     from planners.plan import NotUnderstood
+    from planners.scene_edits import edit_objects_reply
 
     if isinstance(result, NotUnderstood):
         question = _first_sentence(result.message)
         return {"rationale": "The request cannot be planned as it stands.", "action": "clarify",
                 "steps": [], "question": question}
-    data = result.model_dump(mode="json", exclude_defaults=True)
+    data = (context is not None and edit_objects_reply(result, request, context)
+            or result.model_dump(mode="json", exclude_defaults=True))
     steps = []
     for step in data.get("steps", []):
         step.pop("reason", None)
@@ -97,7 +101,7 @@ def generate_cases(seed: int, scale: int = 1):
 def build_pairs(seed: int, scale: int = 1) -> list[tuple[str, str]]:
     """(prompt, reply) pairs whose RulePlanner target is right by the case's semantics."""
     from planners.evaluate import compare
-    from planners.plan import validate_plan
+    from planners.json_reply import read_reply
     from planners.rules import RulePlanner
 
     planner = RulePlanner()
@@ -107,10 +111,10 @@ def build_pairs(seed: int, scale: int = 1) -> list[tuple[str, str]]:
         result = planner.plan(case.request, case.context)
         if compare(result, case.expect, context):
             continue
-        reply = target_reply(result)
+        reply = target_reply(result, case.request, context)
         if reply["action"] != "clarify":
             # The compact form must still be a plan that means the same.
-            plan = validate_plan(reply, context)
+            plan = read_reply(reply, case.request, context)
             if compare(plan, case.expect, context):
                 continue
         pairs.append((prompt_text(case.context, case.request), reply_text(reply)))

@@ -1,0 +1,137 @@
+"""edit_objects: changes that name the scene's objects by id, expanded into registered
+operations by the rule planner's own edit code before a plan is validated."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from planners.context import PlanningContext
+from planners.evaluate import compare, load_cases
+from planners.json_reply import read_reply
+from planners.llm import LLMPlanner
+from planners.plan import PlanError, plan_json_schema
+from planners.rules import RulePlanner
+from planners.scene_edits import EDIT_OBJECTS, PLANNER_OPERATIONS, edit_objects_reply, expand
+from world.scene import Obj, Scene
+
+CASES = Path(__file__).resolve().parent / "data" / "planner_cases.jsonl"
+SCENE = Scene((Obj("circle", "red", "small", 0.25, 0.3), Obj("square", "blue", "large", 0.7, 0.65)))
+
+
+def reply(*changes: dict, **step) -> dict:
+    return {"rationale": "r", "action": "run",
+            "steps": [{"op": EDIT_OBJECTS, "args": {"changes": list(changes)}, **step}]}
+
+
+def context() -> PlanningContext:
+    return PlanningContext.from_scene(SCENE, request="edit")
+
+
+def test_every_rule_planned_edit_reads_back_as_the_same_steps():
+    """Each edit case of the evaluation set written as edit_objects expands into exactly the
+    rule planner's steps, and so passes the case's semantic check."""
+    planner = RulePlanner()
+    checked = 0
+    for case in load_cases(CASES):
+        if not case.source.startswith(("edit", "turn")):
+            continue
+        ctx = case.context.for_request(case.request)
+        plan = planner.plan(case.request, case.context)
+        compact = edit_objects_reply(plan, case.request, ctx)
+        if compact is None:  # a not-understood case, or a new picture asked in a turn
+            continue
+        read = read_reply(compact, case.request, ctx)
+        assert read.steps == plan.steps, case.id
+        if not compare(plan, case.expect, ctx):
+            assert not compare(read, case.expect, ctx), case.id
+        checked += 1
+    assert checked >= 200
+
+
+def test_a_recolour_becomes_an_inpaint_of_that_object_alone():
+    plan = read_reply(reply({"do": "change", "object": "obj_1", "color": "green"}), "edit", context())
+    (step,) = plan.steps
+    assert step.op == "inpaint" and step.inputs == ["img_1"]
+    assert step.args.prompt.startswith("a small green circle")
+    assert "blue square" in step.args.prompt
+    (box,) = step.args.target
+    assert box[0] < 0.25 - 0.09 and box[2] > 0.25 + 0.09 and box[2] < 0.5  # the circle's, padded
+    assert step.args.objects[0].phrase == "a small green circle"
+
+
+def test_sampling_arguments_pass_on_to_the_step_that_makes_the_edit():
+    data = reply({"do": "remove", "object": "obj_2"})
+    data["steps"][0]["args"].update(seed=7, guidance=3.0)
+    (step,) = read_reply(data, "edit", context()).steps
+    assert (step.args.seed, step.args.guidance) == (7, 3.0)
+    assert step.args.objects == []
+
+
+def test_a_move_and_a_new_background_compile_to_their_own_operations():
+    move = read_reply(reply({"do": "move", "object": "obj_1", "relation": "below",
+                             "anchor": "obj_2"}), "edit", context())
+    assert len(move.steps[0].args.target) == 2  # the old box and the new one
+    background = read_reply(reply({"do": "background", "background": "black"}), "edit", context())
+    assert background.steps[0].op == "edit" and "black" in background.steps[0].args.instruction
+
+
+@pytest.mark.parametrize("changes, step, words", [
+    ([{"do": "change", "object": "obj_5", "color": "green"}], {}, ["obj_5", "obj_1, obj_2"]),
+    ([{"do": "change", "object": "obj_1"}], {}, ["at least one of color, shape, size"]),
+    ([{"do": "change", "object": "obj_1", "color": "pink"}], {}, ["color", "'red'"]),
+    ([{"do": "move", "object": "obj_1"}], {}, ["'move' needs `to`"]),
+    ([{"do": "move", "object": "obj_1", "relation": "above", "anchor": "obj_1"}], {},
+     ["relative to itself"]),
+    ([{"do": "remove", "object": "obj_1"}, {"do": "remove", "object": "obj_2"}], {},
+     ["removes every object"]),
+    ([{"do": "add", "shape": "circle", "color": "red", "size": "large", "to": "bottom right"}],
+     {}, ["no free room"]),
+    ([{"do": "swap_colors", "object": "obj_1"}], {}, ["needs other"]),
+    ([{"do": "remove", "object": "obj_1"}], {"inputs": ["img_2"]}, ["current image (img_1)"]),
+    ([{"do": "remove", "object": "obj_1"}], {"mask": "x"}, ["not mask"]),
+])
+def test_bad_changes_are_refused_in_words_the_model_can_act_on(changes, step, words):
+    with pytest.raises(PlanError) as error:
+        read_reply(reply(*changes, **step), "edit", context())
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_one_edit_objects_step_per_plan_and_only_with_a_current_image():
+    two = reply({"do": "remove", "object": "obj_1"})
+    two["steps"] *= 2
+    with pytest.raises(PlanError, match="one edit_objects step"):
+        expand(two, context())
+    with pytest.raises(PlanError, match="no current image yet"):
+        expand(reply({"do": "remove", "object": "obj_1"}), PlanningContext(request="x"))
+
+
+def test_the_llm_planner_shows_edit_objects_and_expands_it_after_a_repair():
+    model = GenericFakeChatModel(messages=iter([
+        AIMessage(content=json.dumps(reply({"do": "change", "object": "obj_9", "shape": "square"}))),
+        AIMessage(content=json.dumps(reply({"do": "change", "object": "obj_1", "shape": "square"}))),
+    ]))
+    planner = LLMPlanner(model)
+    assert "- edit_objects: Change objects of the current image" in planner.system_prompt()
+    assert '"edit_objects"' in planner.system_prompt()  # the worked edit example uses it
+    plan = planner.plan("make the circle a square", context())
+    assert plan.steps[0].op == "inpaint" and "small red square" in plan.steps[0].args.prompt
+    assert "obj_9" in " ".join(planner.attempts[0].problems)
+    ops = [v["properties"]["op"]["const"]
+           for v in plan_json_schema({**planner.operations, **PLANNER_OPERATIONS})
+           ["properties"]["steps"]["items"]["oneOf"]]
+    assert EDIT_OBJECTS in ops and EDIT_OBJECTS in [
+        v["properties"]["op"]["const"] for v in planner.schema["properties"]["steps"]["items"]["oneOf"]]
+
+
+def test_without_planner_operations_edit_objects_is_an_unknown_operation():
+    model = GenericFakeChatModel(messages=iter([
+        AIMessage(content=json.dumps(reply({"do": "remove", "object": "obj_1"})))] * 2))
+    planner = LLMPlanner(model, planner_operations={})
+    assert "edit_objects" not in planner.system_prompt().split("Rules:")[0]
+    with pytest.raises(PlanError, match="unknown operation 'edit_objects'"):
+        planner.plan("remove the circle", context())
