@@ -302,7 +302,6 @@ class LLMPlanner:
                           expand_edits=bool(self.planner_operations))
 
 
-
 def _reply_text(raw, data) -> str:
     """The model's previous reply as plain text for the repair round (a tool call becomes its
     JSON, which every provider accepts in an assistant turn)."""

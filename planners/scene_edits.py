@@ -109,8 +109,8 @@ def expand(data: Any, context: PlanningContext | None) -> Any:
                         "image yet; make one first (for example with layout)", data)
     unknown = set(step) - {"op", "args", "inputs", "reason"}
     if unknown:
-        raise PlanError(f"{where} takes op, args and inputs, not {', '.join(sorted(unknown))}",
-                        data)
+        raise PlanError(f"{where} takes op, args, inputs and reason, not "
+                        f"{', '.join(sorted(unknown))}", data)
     if step.get("inputs") not in (None, [], [context.current_image]):
         raise PlanError(f"{where} works on the current image ({context.current_image}), whose "
                         "scene is shown; leave out inputs", data)

@@ -157,8 +157,7 @@ def plan_text(model, tokenizer, prompt: str, max_new_tokens: int = 400) -> str:
 def score(model, tokenizer, cases) -> tuple[float, float]:
     """(plan accuracy, valid first replies) of greedy replies on `cases`."""
     from planners.evaluate import compare
-    from planners.json_reply import parse_json_reply
-    from planners.json_reply import read_reply
+    from planners.json_reply import parse_json_reply, read_reply
     from planners.plan import PlanError
     from training.planner_data import prompt_text
 
