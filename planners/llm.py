@@ -116,13 +116,15 @@ def _example_requests():
     follow the registry and the world's numbers as they are today."""
     from world.scene import Obj, Scene
 
+    # Two circles, so the edit's reasoning shows how "the top circle" is told apart.
     scene = Scene((Obj("circle", "red", "small", 0.22, 0.25),
-                   Obj("square", "blue", "large", 0.7, 0.68)))
+                   Obj("square", "blue", "large", 0.7, 0.68),
+                   Obj("circle", "green", "small", 0.25, 0.78)))
     edited = PlanningContext.from_scene(scene)
     return [
         (PlanningContext(), "a big yellow triangle at the top left and a small green circle "
                             "below it, on a gray background"),
-        (edited, "make the circle purple"),
+        (edited, "make the top circle purple"),
         (edited, "undo that"),
     ]
 

@@ -159,8 +159,9 @@ def _has(tokens: list[str], phrase: tuple[str, ...]) -> bool:
     return any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
 
 
-def interpret(request: str, context: PlanningContext):
-    """Request -> (intent, reading notes). Raises NotRead when it cannot tell."""
+def interpret(request: str, context: PlanningContext, trace: list[str] | None = None):
+    """Request -> (intent, reading notes). Raises NotRead when it cannot tell. `trace`, when
+    given, receives a sentence for each object chosen among several (see `resolve`)."""
     tokens = lang.tokenize(request)
     words = [t for t in tokens if t[0].isalnum()]
     if not words:
@@ -207,7 +208,7 @@ def interpret(request: str, context: PlanningContext):
             raise NotRead("there is no image to change yet; describe a new picture first, e.g. "
                           "'a red circle at the top left'")
         return _read_compose(items, words), []
-    return _read_edit(items, words, context, scene)
+    return _read_edit(items, words, context, scene, trace)
 
 
 def _mentions_exemplars(words: list[str]) -> bool:
@@ -458,12 +459,17 @@ def _resolve_text(text: str, scene: Scene, focused: list[int]) -> list[int]:
     return resolve(mention.value, place, scene, focused)
 
 
-def resolve(m: lang.Mention, place, scene: Scene, focused: list[int]) -> list[int]:
-    """The objects a referring expression picks out, or NotRead saying why it cannot."""
+def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
+            trace: list[str] | None = None) -> list[int]:
+    """The objects a referring expression picks out, or NotRead saying why it cannot.
+    Where it chooses among several objects, `trace` (if given) receives one sentence saying
+    how: the candidates with their centres, then the choice (a reasoning a model can learn)."""
     objs = scene.objects
     n = len(objs)
     if m.pronoun == "it":
         if len(focused) == 1:
+            if trace is not None and n > 1:
+                trace.append(f'"it" is obj_{focused[0] + 1}, the object the last change was about.')
             return focused
         if n == 1:
             return [0]
@@ -489,6 +495,7 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int]) -> list[in
         candidates = [i for i in candidates if i not in focused]
         if not focused:
             raise NotRead(f"'the other {what}' needs an object we talked about first")
+    considered = candidates
     if place is not None:
         row, column = place
         in_cell = [i for i in candidates if objs[i].place == (row, column)]
@@ -504,6 +511,8 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int]) -> list[in
                 candidates = _extreme(candidates, objs, direction)
     for direction in m.extremes:
         candidates = _extreme(candidates, objs, direction)
+    if trace is not None and candidates and n > 1:
+        trace.append(_choice_sentence(m, place, objs, considered, candidates))
     if not candidates:
         raise NotRead(f"I see no {what}{_place_suffix(place)} in the image; it has "
                       f"{_scene_words(scene)}")
@@ -514,6 +523,22 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int]) -> list[in
     if m.count and m.count > 1 and len(candidates) != m.count:
         raise NotRead(f"I see {len(candidates)} {what}s, not {m.count}")
     return candidates
+
+
+EXTREME_WORDS = {"left_of": "leftmost", "right_of": "rightmost", "above": "top", "below": "bottom"}
+
+
+def _choice_sentence(m: lang.Mention, place, objs, considered: list[int], chosen: list[int]) -> str:
+    """'"the top square" of obj_1 (x 0.54, y 0.62), obj_2 (x 0.46, y 0.41) is obj_2.', or
+    '"the large cyan circle" is obj_1.' when the words alone pick it. The phrase is in the
+    scene listing's words (synonyms read), so the id follows from what was just written."""
+    phrase = " ".join(["the", *(EXTREME_WORDS[d] for d in m.extremes), _words(m)])
+    phrase += _place_suffix(place)
+    if len(considered) == 1:
+        return f'"{phrase}" is obj_{considered[0] + 1}.'
+    listed = ", ".join(f"obj_{i + 1} (x {objs[i].x:.2f}, y {objs[i].y:.2f})" for i in considered)
+    picked = " and ".join(f"obj_{i + 1}" for i in chosen)
+    return f'"{phrase}" of {listed} {"are" if len(chosen) > 1 else "is"} {picked}.'
 
 
 def _extreme(candidates: list[int], objs, direction: str) -> list[int]:
@@ -542,7 +567,7 @@ def _scene_words(scene: Scene) -> str:
     return caption(scene)
 
 
-def _read_edit(items, words, context: PlanningContext, scene: Scene):
+def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None):
     objs = scene.objects
     word_set = set(words)
     focused = focus(context)
@@ -561,7 +586,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene):
         return items[k + 1].value if k + 1 < len(items) and items[k + 1].kind == "place" else None
 
     def ref_targets(k, m, own_place=True):
-        return resolve(m, place_after(k) if own_place else None, scene, focused)
+        return resolve(m, place_after(k) if own_place else None, scene, focused, trace)
 
     refs = [(k, m) for k, m in mentions if is_ref(m)]
     news = [(k, m) for k, m in mentions if not is_ref(m) and m.has_head and not m.anaphoric
@@ -637,7 +662,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene):
                           f"{len(objs)}")
         params = {"shape": m.shape, "color": m.color, "size": m.size,
                   "place": list(place_after(k)) if place_after(k) else None}
-        relation = _relation_after(items, k, relations, anchored, scene, focused, refs)
+        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, trace)
         if relation:
             params["relation"], params["anchor"] = relation
         return EditIntent("add", (), params), ["you asked to add an object"]
@@ -657,7 +682,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene):
         targets = ref_targets(k, m, own_place=own_place)
         if len(targets) != 1:
             raise NotRead("say which one object to move")
-        relation = _relation_after(items, k, relations, anchored, scene, focused, refs)
+        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, trace)
         if relation:
             rel, anchor = relation
             if anchor == targets[0]:
@@ -707,7 +732,7 @@ def _target_words(objs, targets) -> str:
     return " and ".join(f"the {objs[t].describe()}" for t in targets)
 
 
-def _relation_after(items, k, relations, anchored, scene, focused, refs):
+def _relation_after(items, k, relations, anchored, scene, focused, refs, trace=None):
     """(relation, anchor index) stated after item k: "left of the blue square", "next to
     the square, on its left"."""
     for rk, rels in relations:
@@ -722,7 +747,7 @@ def _relation_after(items, k, relations, anchored, scene, focused, refs):
         if am.pronoun == "it" and refs and refs[0][0] != ak:
             raise NotRead("'it' after a relation is unclear; name the other object")
         place = items[ak + 1].value if ak + 1 < len(items) and items[ak + 1].kind == "place" else None
-        chosen = resolve(am, place, scene, focused)
+        chosen = resolve(am, place, scene, focused, trace)
         if len(chosen) != 1:
             raise NotRead("say which one object to place it next to")
         side = next((v for j, v in anchored if j > ak), None)

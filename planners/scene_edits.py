@@ -217,18 +217,20 @@ def changes_from_intents(intents) -> list[dict]:
 
 def edit_objects_reply(result, request: str, context: PlanningContext) -> dict | None:
     """The rule planner's plan for an edit of the current scene written as a model's reply
-    with one edit_objects step (its rationale kept); None when `result` is no such plan."""
+    with one edit_objects step; None when `result` is no such plan. The rationale first says
+    how each object chosen among several was found, then keeps the plan's own."""
     from .plan import Plan
     from .rules import EditIntent, NotRead, interpret
 
     if not isinstance(result, Plan) or context.scene is None:
         return None
+    trace: list[str] = []
     try:
-        intent, _ = interpret(request, context.for_request(request))
+        intent, _ = interpret(request, context.for_request(request), trace)
     except NotRead:
         return None
     intents = intent if isinstance(intent, list) else [intent]
     if not intents or not all(isinstance(i, EditIntent) for i in intents):
         return None
-    return {"rationale": result.rationale, "action": "run",
+    return {"rationale": " ".join([*trace, result.rationale]), "action": "run",
             "steps": [{"op": EDIT_OBJECTS, "args": {"changes": changes_from_intents(intents)}}]}

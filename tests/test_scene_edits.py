@@ -135,3 +135,21 @@ def test_without_planner_operations_edit_objects_is_an_unknown_operation():
     assert "edit_objects" not in planner.system_prompt().split("Rules:")[0]
     with pytest.raises(PlanError, match="unknown operation 'edit_objects'"):
         planner.plan("remove the circle", context())
+
+
+def test_the_rationale_says_how_an_object_was_chosen_among_several():
+    """Before naming ids, the reply lists the candidates a referring phrase could mean with
+    their centres and says which one it picks; a reference its words settle is named in the
+    scene listing's words (synonyms read) before its id."""
+    squares = Scene((Obj("square", "yellow", "small", 0.54, 0.62), Obj("square", "red", "small", 0.46, 0.31),
+                     Obj("circle", "blue", "large", 0.2, 0.75)))
+    ctx = PlanningContext.from_scene(squares, request="edit")
+    planner = RulePlanner()
+    request = "make the top square green"
+    compact = edit_objects_reply(planner.plan(request, ctx), request, ctx.for_request(request))
+    assert compact["rationale"].startswith(
+        '"the top square" of obj_1 (x 0.54, y 0.62), obj_2 (x 0.46, y 0.31) is obj_2. obj_2 ')
+    assert compact["steps"][0]["args"]["changes"] == [{"do": "change", "object": "obj_2", "color": "green"}]
+    request = "make the disc green"
+    compact = edit_objects_reply(planner.plan(request, ctx), request, ctx.for_request(request))
+    assert compact["rationale"].startswith('"the circle" is obj_3. obj_3 ')

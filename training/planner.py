@@ -233,7 +233,12 @@ def write_model_card(folder: Path, state: dict, figures: dict) -> None:
                  "request's exact semantics, written compactly (first sentence of the "
                  "reasoning, why the operation, numbers to two decimals); edits of the current "
                  "image name its objects by id in one edit_objects step, which Atelier expands "
-                 "into the inpaint or edit step with its boxes and caption.",
+                 "into the inpaint or edit step with its boxes and caption. Before the ids, the "
+                 "rationale names each object an edit refers to in the scene listing's words "
+                 "(synonyms read: \"the turquoise disc\" is \"the cyan circle\"), and where "
+                 "several objects fit those words it lists them with their centres and says which "
+                 "one the request means (\"the top square\" of obj_1 (x 0.54, y 0.62), obj_2 "
+                 "(x 0.46, y 0.31) is obj_2).",
          "Architecture": f"LlamaForCausalLM, hidden {cfg['hidden']}, {cfg['layers']} layers, "
                          f"{cfg['heads']} heads, tied embeddings; byte-level BPE tokenizer of "
                          f"{cfg['vocab']} tokens whose chat template shows the model the first "

@@ -61,13 +61,14 @@ def target_reply(result, request: str = "", context=None) -> dict:
         question = _first_sentence(result.message)
         return {"rationale": "The request cannot be planned as it stands.", "action": "clarify",
                 "steps": [], "question": question}
+    result = result.model_copy(update={"rationale": _first_sentence(result.rationale)})
     data = (context is not None and edit_objects_reply(result, request, context)
             or result.model_dump(mode="json", exclude_defaults=True))
     steps = []
     for step in data.get("steps", []):
         step.pop("reason", None)
         steps.append(_round(step))
-    rationale = _first_sentence(result.rationale)
+    rationale = data["rationale"]
     if steps:
         rationale += " " + WHY.get(steps[0]["op"], "")
     return {"rationale": rationale.strip(), "action": data.get("action", "run"), "steps": steps}
