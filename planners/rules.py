@@ -161,7 +161,7 @@ def _has(tokens: list[str], phrase: tuple[str, ...]) -> bool:
 
 def interpret(request: str, context: PlanningContext, trace: list[str] | None = None):
     """Request -> (intent, reading notes). Raises NotRead when it cannot tell. `trace`, when
-    given, receives a sentence for each object chosen among several (see `resolve`)."""
+    given, receives a sentence for each object an edit refers to (see `resolve`)."""
     tokens = lang.tokenize(request)
     words = [t for t in tokens if t[0].isalnum()]
     if not words:
@@ -462,8 +462,9 @@ def _resolve_text(text: str, scene: Scene, focused: list[int]) -> list[int]:
 def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
             trace: list[str] | None = None) -> list[int]:
     """The objects a referring expression picks out, or NotRead saying why it cannot.
-    Where it chooses among several objects, `trace` (if given) receives one sentence saying
-    how: the candidates with their centres, then the choice (a reasoning a model can learn)."""
+    In a scene of several objects, `trace` (if given) receives one sentence saying how they
+    were found: the phrase in the scene's words, and where several fit, the candidates with
+    their centres, then the choice (a reasoning a model can learn)."""
     objs = scene.objects
     n = len(objs)
     if m.pronoun == "it":
@@ -511,8 +512,6 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
                 candidates = _extreme(candidates, objs, direction)
     for direction in m.extremes:
         candidates = _extreme(candidates, objs, direction)
-    if trace is not None and candidates and n > 1:
-        trace.append(_choice_sentence(m, place, objs, considered, candidates))
     if not candidates:
         raise NotRead(f"I see no {what}{_place_suffix(place)} in the image; it has "
                       f"{_scene_words(scene)}")
@@ -522,6 +521,8 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
         raise NotRead(f"'{what}' could be {options}; say which")
     if m.count and m.count > 1 and len(candidates) != m.count:
         raise NotRead(f"I see {len(candidates)} {what}s, not {m.count}")
+    if trace is not None and n > 1:
+        trace.append(_choice_sentence(m, place, objs, considered, candidates))
     return candidates
 
 

@@ -218,7 +218,7 @@ def changes_from_intents(intents) -> list[dict]:
 def edit_objects_reply(result, request: str, context: PlanningContext) -> dict | None:
     """The rule planner's plan for an edit of the current scene written as a model's reply
     with one edit_objects step; None when `result` is no such plan. The rationale first says
-    how each object chosen among several was found, then keeps the plan's own."""
+    how each object it refers to was found (`resolve`'s trace), then keeps the plan's own."""
     from .plan import Plan
     from .rules import EditIntent, NotRead, interpret
 
