@@ -205,6 +205,7 @@ class LLMPlanner:
             raise ValueError(f"{type(model).__name__} has no structured output; pass "
                              "structured=None to read JSON from its text instead")
         self.attempts: list[Attempt] = []
+        self._system_prompt: str | None = None
 
     @staticmethod
     def _structured_for(model: BaseChatModel, schema: dict):
@@ -218,6 +219,12 @@ class LLMPlanner:
 
     # --- prompt -------------------------------------------------------------------------
     def system_prompt(self) -> str:
+        # Made once: it is about 13 kB and depends only on what the planner was built with.
+        if self._system_prompt is None:
+            self._system_prompt = self._make_system_prompt()
+        return self._system_prompt
+
+    def _make_system_prompt(self) -> str:
         parts = ["You plan image-making requests as steps of conditioning operations.",
                  "Operations:\n" + operations_text(self.shown_operations), RULES]
         if self.domain_notes:

@@ -21,12 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Why each operation, said the same way every time.
+# Why each operation, said the same way every time. Edits of named objects (edit_objects) have
+# none: their rationale already says what each object becomes, and every token of a reply is a
+# model call at planning time.
 WHY = {
     "layout": "A layout pins each object to its own box.",
     "generate": "One object with no place: a text prompt is enough.",
     "inpaint": "Inpainting only what changes keeps the rest as it is.",
-    "edit_objects": "Only what changes is redrawn; the rest stays as it is.",
     "edit": "An instruction edit changes it and keeps the rest.",
     "invert_edit": "An inversion edit changes every object the same way.",
     "reference": "A reference image guides the new one.",
