@@ -78,7 +78,9 @@ class InvertEdit(Adapter):
         # 3. Invert, recording the source's attention and features
         with timings.phase("invert"), hooked_attention(pipe.unet, control), \
                 hooked_output(feature_layer, control.features_hook):
-            trajectory = invert(pipe, scheduler, encode_image(pipe, image), source, control)
+            # The latents stay float32 whatever the model's dtype: half-precision rounding adds
+            # up over the inversion's steps, and the regeneration has to retrace them.
+            trajectory = invert(pipe, scheduler, encode_image(pipe, image).float(), source, control)
 
         # 4. Regenerate under the target prompt, reusing the source's attention and features
         latents = trajectory[int(timesteps[0])]

@@ -74,10 +74,12 @@ def encode_text(pipe, prompts: list[str], negative_prompt: str, guidance: float)
 
 
 def predict(pipe, scheduler, latents: torch.Tensor, t, text: Text, guidance: float) -> torch.Tensor:
-    """The model output for `latents` at `t`, with classifier-free guidance."""
+    """The model output for `latents` at `t`, with classifier-free guidance, in the latents'
+    dtype (which may be wider than the model's)."""
     model_input = latents if text.uncond is None else torch.cat([latents] * 2)
-    model_input = scheduler.scale_model_input(model_input, t)
-    output = pipe.unet(model_input, t, encoder_hidden_states=text.states(), return_dict=False)[0]
+    model_input = scheduler.scale_model_input(model_input, t).to(pipe.unet.dtype)
+    output = pipe.unet(model_input, t, encoder_hidden_states=text.states(),
+                       return_dict=False)[0].to(latents.dtype)
     if text.uncond is None:
         return output
     uncond, cond = output.chunk(2)
@@ -92,7 +94,8 @@ def encode_image(pipe, image: Image.Image) -> torch.Tensor:
 
 
 def decode_latents(pipe, latents: torch.Tensor) -> list[Image.Image]:
-    pixels = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
+    latents = (latents / pipe.vae.config.scaling_factor).to(pipe.vae.dtype)
+    pixels = pipe.vae.decode(latents, return_dict=False)[0]
     return pipe.image_processor.postprocess(pixels, output_type="pil")
 
 

@@ -115,8 +115,8 @@ def test_invert_edit_recolours_an_object_where_it_was_with_the_shipped_model():
     # Right of and below where the model draws "in the center" (still in that cell):
     # regenerated from the words alone, the recoloured triangle moves toward the middle by
     # more than the world's tolerance.
-    before = Scene(objects=(Obj("triangle", "yellow", "large", 0.64, 0.62),))
-    wanted = Obj("triangle", "green", "large", 0.64, 0.62)
+    before = Scene(objects=(Obj("triangle", "yellow", "large", 0.62, 0.65),))
+    wanted = Obj("triangle", "green", "large", 0.62, 0.65)
     args = {"source_prompt": "a large yellow triangle in the center",
             "target_prompt": "a large green triangle in the center"}
     image = StepInputs(image=render(before, 128))

@@ -475,6 +475,27 @@ def test_invert_edit_reuses_the_source_features_for_the_first_steps(models, imag
     assert torch.equal(control.features_hook(None, (), batch), source.expand(2, -1, -1, -1))
 
 
+def test_invert_edit_keeps_its_latents_float32_under_a_half_precision_model(paths, image,
+                                                                           monkeypatch):
+    import pipelines.invert_edit as invert_edit
+
+    half = ModelSet(ModelConfig(base=str(paths["base"]), device="cpu", dtype="bfloat16"))
+    recorded, invert = [], invert_edit.invert
+
+    def recording_invert(*args):
+        trajectory = invert(*args)
+        recorded.extend(latents.dtype for latents in trajectory.values())
+        return trajectory
+
+    monkeypatch.setattr(invert_edit, "invert", recording_invert)
+    result = build_adapter("invert_edit", half).run(
+        {"source_prompt": "a red circle", "target_prompt": "a green circle", "steps": 4},
+        StepInputs(image=image))
+    assert half.base().unet.dtype == torch.bfloat16
+    assert len(recorded) == 5 and set(recorded) == {torch.float32}
+    assert result.images[0].size == image.size
+
+
 def test_local_blend_mask_holds_the_changed_words_peak_not_their_floor():
     from pipelines.invert_edit import PromptToPrompt
 

@@ -115,3 +115,31 @@ def test_training_can_start_from_a_shipped_folder(tmp_path):
     assert train.main(["--out", str(tuned), "--batch-tokens", "1000", "--eval-every", "0",
                        "--steps", "1"]) == 0
     assert torch.load(tuned / "state.pt", weights_only=False)["step"] == 1
+
+
+def test_multi_turn_scale_multiplies_the_follow_ups_and_nothing_else():
+    from training.planner_data import generate_cases
+
+    def by_kind(cases):
+        turns = [c for c in cases if c.source.startswith("turn:")]
+        return turns, [c for c in cases if not c.source.startswith("turn:")]
+
+    turns, others = by_kind(generate_cases(7))
+    more_turns, same_others = by_kind(generate_cases(7, multi_turn_scale=3))
+    assert len(more_turns) == 3 * len(turns) > 0
+    assert [c.request for c in same_others] == [c.request for c in others]
+
+
+def test_training_stops_at_its_deadline(tmp_path):
+    import time
+
+    import torch
+
+    from training import planner as train
+
+    write_pairs(tmp_path, ("a red circle", "two blue squares at the top"))
+    tiny = ["--out", str(tmp_path), "--hidden", "32", "--layers", "1", "--heads", "2",
+            "--vocab", "300", "--batch-tokens", "1000", "--eval-every", "0"]
+    assert train.main(tiny + ["--steps", "50", "--deadline", str(time.time() - 60)]) == 0
+    # A deadline already past leaves at most the one step begun before the clock is read.
+    assert torch.load(tmp_path / "state.pt", weights_only=False)["step"] <= 1

@@ -27,6 +27,20 @@ def text_to_image_run(tmp_path_factory):
     return out
 
 
+def test_a_deadline_ends_the_schedule_on_time_and_never_extends_minutes():
+    import time
+
+    from training.data import TimeBudget
+
+    budget = TimeBudget(steps=10**6, deadline=time.time() + 0.3)
+    assert budget.progress(0) < 0.5 and not budget.finished(0)
+    time.sleep(0.35)
+    assert budget.finished(0)
+    # The sooner of the two ends the run.
+    assert TimeBudget(10**6, minutes=1.0, deadline=time.time() + 3600).seconds == 60
+    assert TimeBudget(10**6, minutes=60.0, deadline=time.time() + 6).seconds <= 6
+
+
 def test_text_to_image_training_exports_a_loadable_folder_and_resumes(text_to_image_run):
     from diffusers import StableDiffusionPipeline
 
@@ -61,6 +75,10 @@ def test_text_to_image_training_continues_a_shipped_model_on_its_own_text_encode
     kept = load_file(shipped / "text_encoder" / "model.safetensors")
     assert exported.keys() == kept.keys()
     assert all(torch.equal(exported[k].float(), kept[k].float()) for k in kept)
+    # The continued UNet keeps the latent scale it learnt at.
+    scale = [json.loads((folder / "vae" / "config.json").read_text())["scaling_factor"]
+             for folder in (tmp_path / "export", shipped)]
+    assert scale[0] == scale[1]
 
 
 def test_edit_training_widens_the_text_to_image_unet(text_to_image_run, tmp_path):

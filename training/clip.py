@@ -196,7 +196,7 @@ def main(argv=None) -> None:
 
         weights = load_file(str(Path(args.init) / "open_clip_model.safetensors"))
         model.load_state_dict({k: v.float() for k, v in weights.items()})
-    budget = TimeBudget(args.steps, args.minutes)
+    budget = TimeBudget(args.steps, args.minutes, args.deadline)
     log = open(out / "log.jsonl", "a")
     model.train()
     while not budget.finished(step):

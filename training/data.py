@@ -89,6 +89,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, steps: int, batch: int
     parser.add_argument("--dataset", type=int, default=dataset, help="scenes rendered once")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="wall-time budget; the schedule ends on time (0: steps only)")
+    parser.add_argument("--deadline", type=float, default=None, metavar="UNIX_SECONDS",
+                        help="clock time by which training ends, however long the dataset took "
+                             "to make (a borrowed machine's end); the schedule ends on time")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=1, help="processes that render the dataset")
     parser.add_argument("--threads", type=int, default=2)
@@ -139,9 +142,12 @@ class TimeBudget:
     """Training progress as the larger of steps done and wall time spent, so a run given
     `minutes` ends its learning-rate schedule on time instead of being cut off mid-schedule."""
 
-    def __init__(self, steps: int, minutes: float = 0.0):
+    def __init__(self, steps: int, minutes: float = 0.0, deadline: float | None = None):
         import time
         self.steps, self.seconds, self.start = steps, minutes * 60, time.time()
+        if deadline is not None:
+            left = max(deadline - self.start, 1e-3)
+            self.seconds = min(self.seconds, left) if self.seconds > 0 else left
 
     def progress(self, step: int) -> float:
         import time

@@ -55,14 +55,19 @@ def build_tokenizer(texts: list[str], vocab_size: int):
                                    chat_template=CHAT_TEMPLATE, model_max_length=1024)
 
 
-def encode_pair(tokenizer, prompt: str, reply: str) -> tuple[list[int], list[int]]:
-    """(input ids, labels): the chat-formatted prompt, then the reply and END; labels -100 on
-    the prompt so the loss is on the reply."""
-    head = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
-    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-    tail_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return head_ids + tail_ids, [-100] * len(head_ids) + tail_ids
+def encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """(input ids, labels) per (prompt, reply): the chat-formatted prompt, then the reply and
+    END; labels -100 on the prompt so the loss is on the reply. Tokenized in one batch call,
+    which the fast tokenizer spreads over the cores."""
+    heads = [tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                           add_generation_prompt=True) for prompt, _ in pairs]
+    head_ids = tokenizer(heads, add_special_tokens=False)["input_ids"]
+    reply_ids = tokenizer([reply for _, reply in pairs], add_special_tokens=False)["input_ids"]
+    encoded = []
+    for head, reply in zip(head_ids, reply_ids):
+        tail = reply + [tokenizer.eos_token_id]
+        encoded.append((head + tail, [-100] * len(head) + tail))
+    return encoded
 
 
 def make_model(tokenizer, hidden: int, layers: int, heads: int):
@@ -89,7 +94,8 @@ def init_weights(folder: Path, tokenizer):
     return model
 
 
-def load_pairs(out: Path, seeds: int, first_seed: int = 1000) -> list[tuple[str, str]]:
+def load_pairs(out: Path, seeds: int, first_seed: int = 1000,
+               multi_turn_scale: int = 1) -> list[tuple[str, str]]:
     """The training pairs, made once and cached (making them runs the RulePlanner)."""
     cache = out / "pairs.jsonl"
     if not cache.exists():
@@ -97,7 +103,7 @@ def load_pairs(out: Path, seeds: int, first_seed: int = 1000) -> list[tuple[str,
 
         seen, rows = set(), []
         for seed in range(first_seed, first_seed + seeds):
-            for prompt, reply in build_pairs(seed):
+            for prompt, reply in build_pairs(seed, multi_turn_scale=multi_turn_scale):
                 if prompt not in seen:
                     seen.add(prompt)
                     rows.append({"prompt": prompt, "reply": reply})
@@ -277,10 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=30, help="generator seeds of training pairs")
     parser.add_argument("--first-seed", type=int, default=1000,
                         help="the first of them (another range gives other requests and scenes)")
+    parser.add_argument("--multi-turn-scale", type=int, default=1,
+                        help="make this many times the multi-turn follow-ups of each seed")
     parser.add_argument("--batch-tokens", type=int, default=6000)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--steps", type=int, default=100000, help="at most this many steps")
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
+    parser.add_argument("--deadline", type=float, default=None, metavar="UNIX_SECONDS",
+                        help="clock time by which training ends, however long the pairs took to "
+                             "encode (a borrowed machine's end); the schedule ends on time")
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--decay-steps", type=int, default=3000,
                         help="cosine decay length; with --minutes it also ends on time")
@@ -310,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    pairs = load_pairs(args.out, args.seeds, args.first_seed)
+    pairs = load_pairs(args.out, args.seeds, args.first_seed, args.multi_turn_scale)
     if args.init and not (args.out / "tokenizer").exists():
         # The starting weights only make sense with the tokenizer they were trained with.
         AutoTokenizer.from_pretrained(args.init).save_pretrained(args.out / "tokenizer")
@@ -319,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         tokenizer = build_tokenizer([p + "\n" + r for p, r in pairs], args.vocab)
         tokenizer.save_pretrained(args.out / "tokenizer")
-    encoded = [encode_pair(tokenizer, p, r) for p, r in pairs]
+    encoded = encode_pairs(tokenizer, pairs)
     from training.data import pick_device
 
     device = pick_device(args.device)
@@ -335,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         **shape, "vocab": len(tokenizer), "batch_tokens": args.batch_tokens, "lr": args.lr,
         "seed": args.seed, "device": device.type, "threads": args.threads,
         "seeds": [args.first_seed, args.first_seed + args.seeds - 1],
+        **({"multi_turn_scale": args.multi_turn_scale} if args.multi_turn_scale != 1 else {}),
         **({"init": str(args.init)} if args.init else {})}
     model = make_model(tokenizer, cfg["hidden"], cfg["layers"], cfg["heads"]).to(device)
     if start is not None:
@@ -373,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
             progress = max(progress, min(1.0, elapsed / (60 * args.minutes)))
         return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
+    if args.deadline is not None:
+        # The time left from here, on top of what a resumed run has already spent.
+        left = seconds / 60 + max(args.deadline - time.time(), 1e-3) / 60
+        args.minutes = min(args.minutes, left) if args.minutes else left
     stream = batches(encoded, args.batch_tokens, rng)
     for _ in range(step):  # the same batch order after a resume
         next(stream)

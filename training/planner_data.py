@@ -84,8 +84,10 @@ def prompt_text(context, request: str) -> str:
     return context.for_request(request).render()
 
 
-def generate_cases(seed: int, scale: int = 1):
-    """Cases of the main split's templates, from generators seeded with `seed`."""
+def generate_cases(seed: int, scale: int = 1, multi_turn_scale: int = 1):
+    """Cases of the main split's templates, from generators seeded with `seed`; multi-turn
+    follow-ups `multi_turn_scale` times as many (which object "it" is takes more examples to
+    learn than a one-turn edit)."""
     sys.path.insert(0, str(ROOT / "tests" / "data"))
     import make_planner_cases as make
 
@@ -94,13 +96,13 @@ def generate_cases(seed: int, scale: int = 1):
     cases += make.phrasing_cases(rng, 160 * scale, make.MAIN_FAMILIES, make.MAIN_FRAMES, "main",
                                  with_image_every=8)
     cases += make.edit_cases(rng, 160 * scale, make.MAIN_STYLES, "main")
-    cases += make.multi_turn_cases(rng, 40 * scale, "main")
+    cases += make.multi_turn_cases(rng, 40 * scale * multi_turn_scale, "main")
     for _ in range(scale):
         cases += make.other_cases(rng, "main")
     return cases
 
 
-def build_pairs(seed: int, scale: int = 1) -> list[tuple[str, str]]:
+def build_pairs(seed: int, scale: int = 1, multi_turn_scale: int = 1) -> list[tuple[str, str]]:
     """(prompt, reply) pairs whose RulePlanner target is right by the case's semantics."""
     from planners.evaluate import compare
     from planners.json_reply import read_reply
@@ -108,7 +110,7 @@ def build_pairs(seed: int, scale: int = 1) -> list[tuple[str, str]]:
 
     planner = RulePlanner()
     pairs = []
-    for case in generate_cases(seed, scale):
+    for case in generate_cases(seed, scale, multi_turn_scale):
         context = case.context.for_request(case.request)
         result = planner.plan(case.request, case.context)
         if compare(result, case.expect, context):

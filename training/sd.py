@@ -110,14 +110,17 @@ def encode_images(vae, images: np.ndarray, device, batch: int = 500) -> torch.Te
                       for i in range(0, len(images), batch)])
 
 
-def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device) -> dict:
+def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device,
+                  scaling_factor: float | None = None) -> dict:
     """Render, tokenize and encode `n` scenes once: the VAE and text encoder are frozen, so
-    latents and token ids never change."""
+    latents and token ids never change. Latents are scaled by `scaling_factor`, or when it is
+    None by one measured on them."""
     chunks = parallel_chunks(partial(scene_chunk, tokenizer_folder), seed, n, workers)
     vae.to(device)  # after the workers: forked processes must not inherit a CUDA context
     latents = torch.cat([encode_images(vae, images, device) for images, _ in chunks])
-    # Stable Diffusion's convention: latents scaled to unit variance before diffusion.
-    scaling_factor = round(1.0 / latents.std().item(), 5)
+    if scaling_factor is None:
+        # Stable Diffusion's convention: latents scaled to unit variance before diffusion.
+        scaling_factor = round(1.0 / latents.std().item(), 5)
     return {"latents": (latents * scaling_factor).cpu(), "input_ids": torch.from_numpy(np.concatenate([ids for _, ids in chunks])),
             "scaling_factor": scaling_factor}
 
@@ -207,7 +210,7 @@ def train_loop(unet, out: Path, args, batch_loss, export) -> None:
     state = checkpoints.load()
     if state:
         step = restore_training_state(state, unet, ema, optimizer)
-    budget = TimeBudget(args.steps, args.minutes)
+    budget = TimeBudget(args.steps, args.minutes, args.deadline)
     log = open(out / "log.jsonl", "a")
     while not budget.finished(step):
         loss = batch_loss()
@@ -240,8 +243,10 @@ def main(argv=None) -> None:
 
     vae = AutoencoderKL.from_pretrained(args.vae).eval()
     text_encoder, tokenizer, tokenizer_folder = load_text_encoder(Path(args.clip))
+    # A UNet continued from --init learnt latents at its VAE's scale, so that scale stays.
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
-        vae, tokenizer_folder, args.dataset, args.seed + 1, args.workers, device))
+        vae, tokenizer_folder, args.dataset, args.seed + 1, args.workers, device,
+        vae.config.scaling_factor if args.init else None))
     vae.to("cpu").register_to_config(scaling_factor=data["scaling_factor"])
     latents, input_ids = data["latents"].to(device), data["input_ids"].to(device)
     text_encoder.to(device)
