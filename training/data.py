@@ -138,16 +138,23 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def time_limit(seconds: float, deadline: float | None, now: float, spent: float = 0.0) -> float:
+    """A run's wall-time limit in seconds (0: none): `seconds`, or `spent` plus the time left
+    until the clock time `deadline` when that ends sooner."""
+    if deadline is None:
+        return seconds
+    left = spent + max(deadline - now, 1e-3)
+    return min(seconds, left) if seconds > 0 else left
+
+
 class TimeBudget:
     """Training progress as the larger of steps done and wall time spent, so a run given
     `minutes` ends its learning-rate schedule on time instead of being cut off mid-schedule."""
 
     def __init__(self, steps: int, minutes: float = 0.0, deadline: float | None = None):
         import time
-        self.steps, self.seconds, self.start = steps, minutes * 60, time.time()
-        if deadline is not None:
-            left = max(deadline - self.start, 1e-3)
-            self.seconds = min(self.seconds, left) if self.seconds > 0 else left
+        self.steps, self.start = steps, time.time()
+        self.seconds = time_limit(minutes * 60, deadline, self.start)
 
     def progress(self, step: int) -> float:
         import time

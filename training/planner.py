@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = build_tokenizer([p + "\n" + r for p, r in pairs], args.vocab)
         tokenizer.save_pretrained(args.out / "tokenizer")
     encoded = encode_pairs(tokenizer, pairs)
-    from training.data import pick_device
+    from training.data import pick_device, time_limit
 
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
@@ -385,10 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             progress = max(progress, min(1.0, elapsed / (60 * args.minutes)))
         return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    if args.deadline is not None:
-        # The time left from here, on top of what a resumed run has already spent.
-        left = seconds / 60 + max(args.deadline - time.time(), 1e-3) / 60
-        args.minutes = min(args.minutes, left) if args.minutes else left
+    # The time left to the deadline from here, on top of what a resumed run has spent.
+    args.minutes = time_limit(60 * (args.minutes or 0), args.deadline, time.time(), seconds) / 60
     stream = batches(encoded, args.batch_tokens, rng)
     for _ in range(step):  # the same batch order after a resume
         next(stream)
