@@ -159,9 +159,9 @@ def _has(tokens: list[str], phrase: tuple[str, ...]) -> bool:
     return any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
 
 
-def interpret(request: str, context: PlanningContext, trace: list[str] | None = None):
-    """Request -> (intent, reading notes). Raises NotRead when it cannot tell. `trace`, when
-    given, receives a sentence for each object an edit refers to (see `resolve`)."""
+def interpret(request: str, context: PlanningContext, found: list[Reference] | None = None):
+    """Request -> (intent, reading notes). Raises NotRead when it cannot tell. `found`, when
+    given, receives a Reference for each object an edit refers to (see `resolve`)."""
     tokens = lang.tokenize(request)
     words = [t for t in tokens if t[0].isalnum()]
     if not words:
@@ -208,7 +208,7 @@ def interpret(request: str, context: PlanningContext, trace: list[str] | None = 
             raise NotRead("there is no image to change yet; describe a new picture first, e.g. "
                           "'a red circle at the top left'")
         return _read_compose(items, words), []
-    return _read_edit(items, words, context, scene, trace)
+    return _read_edit(items, words, context, scene, found)
 
 
 def _mentions_exemplars(words: list[str]) -> bool:
@@ -460,21 +460,22 @@ def _resolve_text(text: str, scene: Scene, focused: list[int]) -> list[int]:
 
 
 def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
-            trace: list[str] | None = None) -> list[int]:
+            found: list[Reference] | None = None) -> list[int]:
     """The objects a referring expression picks out, or NotRead saying why it cannot.
-    In a scene of several objects, `trace` (if given) receives one sentence saying how they
-    were found: the phrase in the scene's words, and where several fit, the candidates with
-    their centres, then the choice (a reasoning a model can learn)."""
+    `found`, when given, receives a Reference for each expression resolved: the words that
+    picked the objects out, so a plan can name them by what they are rather than by id."""
     objs = scene.objects
     n = len(objs)
     if m.pronoun == "it":
         if len(focused) == 1:
-            if trace is not None and n > 1:
-                trace.append(f'"it" is obj_{focused[0] + 1}, the object the last change was about.')
-            return focused
-        if n == 1:
-            return [0]
-        raise NotRead("I cannot tell which object 'it' is; name it, e.g. 'the red circle'")
+            chosen = focused
+        elif n == 1:
+            chosen = [0]
+        else:
+            raise NotRead("I cannot tell which object 'it' is; name it, e.g. 'the red circle'")
+        if found is not None:
+            found.append(Reference(m, None, chosen))
+        return chosen
     if m.pronoun in ("them", "all"):
         if m.pronoun == "them" and len(focused) >= 2:
             chosen = focused
@@ -482,6 +483,8 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
             chosen = list(range(n))
         if m.count and len(chosen) != m.count:
             raise NotRead(f"I see {len(chosen)} objects, not {m.count}; say which ones")
+        if found is not None:
+            found.append(Reference(m, None, chosen))
         return chosen
     wanted = m.attrs()
     candidates = [i for i, o in enumerate(objs) if all(getattr(o, a) == v for a, v in wanted.items())]
@@ -496,7 +499,6 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
         candidates = [i for i in candidates if i not in focused]
         if not focused:
             raise NotRead(f"'the other {what}' needs an object we talked about first")
-    considered = candidates
     if place is not None:
         row, column = place
         in_cell = [i for i in candidates if objs[i].place == (row, column)]
@@ -521,25 +523,22 @@ def resolve(m: lang.Mention, place, scene: Scene, focused: list[int],
         raise NotRead(f"'{what}' could be {options}; say which")
     if m.count and m.count > 1 and len(candidates) != m.count:
         raise NotRead(f"I see {len(candidates)} {what}s, not {m.count}")
-    if trace is not None and n > 1:
-        trace.append(_choice_sentence(m, place, objs, considered, candidates))
+    if found is not None:
+        found.append(Reference(m, place, candidates))
     return candidates
 
 
 EXTREME_WORDS = {"left_of": "leftmost", "right_of": "rightmost", "above": "top", "below": "bottom"}
 
 
-def _choice_sentence(m: lang.Mention, place, objs, considered: list[int], chosen: list[int]) -> str:
-    """'"the top square" of obj_1 (x 0.54, y 0.62), obj_2 (x 0.46, y 0.41) is obj_2.', or
-    '"the large cyan circle" is obj_1.' when the words alone pick it. The phrase is in the
-    scene listing's words (synonyms read), so the id follows from what was just written."""
-    phrase = " ".join(["the", *(EXTREME_WORDS[d] for d in m.extremes), _words(m)])
-    phrase += _place_suffix(place)
-    if len(considered) == 1:
-        return f'"{phrase}" is obj_{considered[0] + 1}.'
-    listed = ", ".join(f"obj_{i + 1} (x {objs[i].x:.2f}, y {objs[i].y:.2f})" for i in considered)
-    picked = " and ".join(f"obj_{i + 1}" for i in chosen)
-    return f'"{phrase}" of {listed} {"are" if len(chosen) > 1 else "is"} {picked}.'
+@dataclass
+class Reference:
+    """A referring expression as resolve read it: the mention, its place (row, column) or
+    None, and the indices of the objects it picked out."""
+
+    mention: lang.Mention
+    place: tuple[str, str] | None
+    chosen: list[int]
 
 
 def _extreme(candidates: list[int], objs, direction: str) -> list[int]:
@@ -568,7 +567,7 @@ def _scene_words(scene: Scene) -> str:
     return caption(scene)
 
 
-def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None):
+def _read_edit(items, words, context: PlanningContext, scene: Scene, found=None):
     objs = scene.objects
     word_set = set(words)
     focused = focus(context)
@@ -587,7 +586,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None)
         return items[k + 1].value if k + 1 < len(items) and items[k + 1].kind == "place" else None
 
     def ref_targets(k, m, own_place=True):
-        return resolve(m, place_after(k) if own_place else None, scene, focused, trace)
+        return resolve(m, place_after(k) if own_place else None, scene, focused, found)
 
     refs = [(k, m) for k, m in mentions if is_ref(m)]
     news = [(k, m) for k, m in mentions if not is_ref(m) and m.has_head and not m.anaphoric
@@ -622,6 +621,8 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None)
             if len(pair_list) != 2:
                 raise NotRead("'their colours' needs exactly two objects; name the two")
             pair = tuple(pair_list)
+            if found is not None:
+                found.append(Reference(lang.Mention(0, 0, pronoun="them"), None, pair_list))
         else:
             raise NotRead("say which two objects should swap colours")
         if objs[pair[0]].color == objs[pair[1]].color:
@@ -663,7 +664,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None)
                           f"{len(objs)}")
         params = {"shape": m.shape, "color": m.color, "size": m.size,
                   "place": list(place_after(k)) if place_after(k) else None}
-        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, trace)
+        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, found)
         if relation:
             params["relation"], params["anchor"] = relation
         return EditIntent("add", (), params), ["you asked to add an object"]
@@ -683,7 +684,7 @@ def _read_edit(items, words, context: PlanningContext, scene: Scene, trace=None)
         targets = ref_targets(k, m, own_place=own_place)
         if len(targets) != 1:
             raise NotRead("say which one object to move")
-        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, trace)
+        relation = _relation_after(items, k, relations, anchored, scene, focused, refs, found)
         if relation:
             rel, anchor = relation
             if anchor == targets[0]:
@@ -733,7 +734,7 @@ def _target_words(objs, targets) -> str:
     return " and ".join(f"the {objs[t].describe()}" for t in targets)
 
 
-def _relation_after(items, k, relations, anchored, scene, focused, refs, trace=None):
+def _relation_after(items, k, relations, anchored, scene, focused, refs, found=None):
     """(relation, anchor index) stated after item k: "left of the blue square", "next to
     the square, on its left"."""
     for rk, rels in relations:
@@ -748,7 +749,7 @@ def _relation_after(items, k, relations, anchored, scene, focused, refs, trace=N
         if am.pronoun == "it" and refs and refs[0][0] != ak:
             raise NotRead("'it' after a relation is unclear; name the other object")
         place = items[ak + 1].value if ak + 1 < len(items) and items[ak + 1].kind == "place" else None
-        chosen = resolve(am, place, scene, focused, trace)
+        chosen = resolve(am, place, scene, focused, found)
         if len(chosen) != 1:
             raise NotRead("say which one object to place it next to")
         side = next((v for j, v in anchored if j > ak), None)
