@@ -7,8 +7,9 @@ object the last change was about), or by its id there (obj_2); the object is the
 here, by the same resolution the RulePlanner uses, so reading ids and centres off the listing
 is not the model's job. The inpaint boxes (padded, old and new place for a move, a free spot
 for an added object) and the caption of the whole new picture are worked out here too, so a
-model cannot get a box or a caption wrong. An `edit_objects` step is expanded into registered operations before the
-plan is validated: executors, history and evaluation only ever see registered operations.
+model cannot get a box or a caption wrong. An `edit_objects` step is expanded into
+registered operations before the plan is validated: executors, history and evaluation only
+ever see registered operations.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from world.scene import BACKGROUNDS, COLORS, MAX_OBJECTS, SHAPES, SIZES
 from .context import PlanningContext
 from .language import Mention
 from .plan import Plan, PlanError, _error_lines
-from .rules import (CHOICES, EXTREME_WORDS, EditIntent, NotRead, _compile_edits, focus,
-                    interpret, resolve)
+from .rules import (CHOICES, EXTREME_WORDS, EditIntent, NotRead, _compile_edits, _words,
+                    focus, interpret, resolve)
 
 EDIT_OBJECTS = "edit_objects"
 PLACES = {name: cell for cell, name in PLACE_NAMES.items()}
@@ -54,8 +55,7 @@ class ObjectRef(BaseModel):
                        extremes=[PICKS[self.pick]] if self.pick else [])
 
     def words(self) -> str:
-        words = ["the", "other" if self.other else None, self.pick, self.size, self.color,
-                 self.shape or "one"]
+        words = ["the", "other" if self.other else None, self.pick, _words(self.mention())]
         return " ".join(w for w in words if w) + (f" at the {self.at}" if self.at else "")
 
 
@@ -167,6 +167,9 @@ def compile_changes(args: EditObjectsArgs, context: PlanningContext, where: str,
     ids = [o.id for o in context.scene.objects]
     focused = focus(context)
 
+    def fail(problem: str):
+        raise PlanError(f"{where}: {problem}", raw) from None
+
     def find(name) -> list[int]:
         """The indices of the objects `name` (an id, a pronoun or an ObjectRef) picks out."""
         if isinstance(name, str) and name.startswith("obj_"):
@@ -179,10 +182,7 @@ def compile_changes(args: EditObjectsArgs, context: PlanningContext, where: str,
                 return resolve(Mention(0, 0, pronoun=name), None, scene, focused)
             return resolve(name.mention(), PLACES[name.at] if name.at else None, scene, focused)
         except NotRead as problem:
-            raise PlanError(f"{where}: {problem}", raw) from None
-
-    def fail(problem: str):
-        raise PlanError(f"{where}: {problem}", raw)
+            fail(str(problem))
 
     def find_one(name, role: str) -> int:
         found = find(name)
@@ -202,7 +202,7 @@ def compile_changes(args: EditObjectsArgs, context: PlanningContext, where: str,
     try:
         plan = _compile_edits(intents, context, CHOICES, [])
     except NotRead as problem:
-        raise PlanError(f"{where}: {problem}", raw) from None
+        fail(str(problem))
     sampling = args.model_dump(exclude_defaults=True, exclude={"changes"})
     steps = []
     for made in plan.steps:
