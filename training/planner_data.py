@@ -1,11 +1,13 @@
 """Training pairs for the shapes planner: (planning context, request) -> (reasoning, JSON plan).
 
-Requests come from the same generators as tests/data/planner_cases.jsonl, with other seeds
-and only the templates of its "main" split: the held-out phrasing families, sentence frames
-and edit styles never appear here, so the held-out split measures phrasings the model did not
-see. Each target is the RulePlanner's plan for the request, kept only when it satisfies the
-case's exact expected semantics (planners/evaluate.py), written compactly: a short rationale
-(what is asked, which operation, why), steps without per-step reasons, numbers to two
+Requests come from the same generators as tests/data/planner_cases.jsonl, with other seeds and
+only the templates of its "main" split: the held-out phrasing families, sentence frames and
+edit styles never appear here, so the held-out split measures phrasings the model did not see.
+About two in five requests come inside a training-only wrapper ("ok, ...", "would you ...?"),
+none of them an evaluation template, and pasting a reference has cases of its own on varied
+pictures. Each target is the RulePlanner's plan for the request, kept only when it satisfies
+the case's exact expected semantics (planners/evaluate.py), written compactly: a short
+rationale (what is asked, which operation, why), steps without per-step reasons, numbers to two
 decimals, so a small model has short, regular sequences to learn.
 """
 from __future__ import annotations
@@ -84,6 +86,42 @@ def prompt_text(context, request: str) -> str:
     return context.for_request(request).render()
 
 
+# Training-only wrappers around a request, so that the model reads what a request asks from its
+# content, not from the sentence around it: on the main split's phrasings alone it learnt
+# "Could you make ...?" to mean a new picture, because that frame only ever came with one, and
+# planned "could you color the ball red?" as a new picture too. None of these is a template of
+# the evaluation set (tests/test_planner_model.py checks it against both splits' requests).
+REQUEST_WRAPPERS = ("ok, {}", "next, {}", "alright, {}", "hey, {}", "hmm, {}", "{}, thanks",
+                    "{} thank you", "{}!")
+IMPERATIVE_WRAPPERS = ("would you {}?", "I need you to {}.", "go ahead and {}", "{} for me",
+                       "{}, if you can", "{} now", "try to {}")
+WRAP_SHARE = 0.4
+
+
+def _imperative_words() -> frozenset[str]:
+    """First words of the edit templates that are commands ("make", "remove", "please" ...)."""
+    from world.edits import RESIZE_WORDS, TEMPLATES
+
+    words = {text.split()[0] for group in TEMPLATES.values()
+             for _, style, text, _ in group if style in ("plain", "please")}
+    words |= {word for forms in RESIZE_WORDS.values()
+              for word in (*forms["verb"], *forms["change"])}
+    words |= {"draw", "paint", "make", "create", "render", "generate", "show"}
+    return frozenset(w for w in words if not w.startswith("{"))
+
+
+def wrap_request(request: str, rng: np.random.Generator, imperative_words) -> str:
+    """`request` inside a random training-only wrapper (WRAP_SHARE of the time)."""
+    if not request or rng.random() >= WRAP_SHARE:
+        return request
+    body = request.rstrip(".?!")
+    wrappers = REQUEST_WRAPPERS
+    if body.split()[0].lower() in imperative_words:
+        wrappers = wrappers + IMPERATIVE_WRAPPERS
+        body = body[0].lower() + body[1:]
+    return str(rng.choice(wrappers)).format(body)
+
+
 def generate_cases(seed: int, scale: int = 1, multi_turn_scale: int = 1):
     """Cases of the main split's templates, from generators seeded with `seed`; multi-turn
     follow-ups `multi_turn_scale` times as many (which object "it" is takes more examples to
@@ -97,8 +135,44 @@ def generate_cases(seed: int, scale: int = 1, multi_turn_scale: int = 1):
                                  with_image_every=8)
     cases += make.edit_cases(rng, 160 * scale, make.MAIN_STYLES, "main")
     cases += make.multi_turn_cases(rng, 40 * scale * multi_turn_scale, "main")
+    # Its own stream, so that the other counts leave these cases as they are.
+    compose_rng = np.random.default_rng([seed, 2])
     for _ in range(scale):
         cases += make.other_cases(rng, "main")
+        cases += compose_cases(compose_rng, make, 12)
+    return cases
+
+
+COMPOSE_VERBS = ("paste {ref} {place}", "put {ref} {place}", "insert {ref} {place}",
+                 "place {ref} {place}", "add {ref} {place}")
+COMPOSE_CELLS = (("top", "left"), ("top", "right"), ("bottom", "left"), ("bottom", "right"),
+                 ("top", "center"), ("bottom", "center"), ("middle", "left"), ("middle", "right"))
+
+
+def compose_cases(rng, make, n: int):
+    """Pasting a reference image into a place of the current picture, on varied pictures: the
+    evaluation set's few compose requests all come on one picture, which made them the same
+    prompt every seed, so the pairs held four of them whatever the number of seeds."""
+    from planners.evaluate import Case, Expected
+    from world.check import Exists, Preserved
+    from world.phrasings import PLACE_WORDS
+    from world.sample import sample_scene
+
+    exemplars = ["a large red circle in the center", "a small blue square at the top left"]
+    drawn = (("circle", "red"), ("square", "blue"))
+    cases = []
+    for k in range(n):
+        scene = sample_scene(rng, n_objects=int(rng.integers(1, 3)))
+        ref = int(rng.integers(0, 2))
+        cell = COMPOSE_CELLS[int(rng.integers(len(COMPOSE_CELLS)))]
+        place = str(rng.choice([p for p in PLACE_WORDS[cell] if not p.startswith("near")]))
+        request = str(rng.choice(COMPOSE_VERBS)).format(ref=f"ref_{ref + 1}", place=place)
+        expect = Expected("plan", [["compose"]],
+                          [Exists(*drawn[ref], None, *cell),
+                           *(Preserved.of(o) for o in scene.objects)],
+                          reference=f"ref_{ref + 1}")
+        cases.append(Case(f"train-compose-{k:03d}", "main", "op:compose",
+                          make.with_images(scene, exemplars), request, expect))
     return cases
 
 
@@ -109,6 +183,8 @@ def build_pairs(seed: int, scale: int = 1, multi_turn_scale: int = 1) -> list[tu
     from planners.rules import RulePlanner
 
     planner = RulePlanner()
+    wrapper_rng = np.random.default_rng([seed, 1])
+    imperative_words = _imperative_words()
     pairs = []
     for case in generate_cases(seed, scale, multi_turn_scale):
         context = case.context.for_request(case.request)
@@ -121,5 +197,8 @@ def build_pairs(seed: int, scale: int = 1, multi_turn_scale: int = 1) -> list[tu
             plan = read_reply(reply, case.request, context)
             if compare(plan, case.expect, context):
                 continue
-        pairs.append((prompt_text(case.context, case.request), reply_text(reply)))
+        request = case.request
+        if case.source.startswith(("phrasing:", "edit:", "turn:")):
+            request = wrap_request(request, wrapper_rng, imperative_words)
+        pairs.append((prompt_text(case.context, request), reply_text(reply)))
     return pairs
