@@ -90,7 +90,7 @@ def prompt_text(context, request: str) -> str:
 # content, not from the sentence around it: on the main split's phrasings alone it learnt
 # "Could you make ...?" to mean a new picture, because that frame only ever came with one, and
 # planned "could you color the ball red?" as a new picture too. None of these is a template of
-# the evaluation set (tests/test_planner_model.py checks it against both splits' requests).
+# the held-out split (tests/test_planner_model.py checks every held-out request).
 REQUEST_WRAPPERS = ("ok, {}", "next, {}", "alright, {}", "hey, {}", "hmm, {}", "{}, thanks",
                     "{} thank you", "{}!")
 IMPERATIVE_WRAPPERS = ("would you {}?", "I need you to {}.", "go ahead and {}", "{} for me",
@@ -158,8 +158,6 @@ def compose_cases(rng, make, n: int):
     from world.phrasings import PLACE_WORDS
     from world.sample import sample_scene
 
-    exemplars = ["a large red circle in the center", "a small blue square at the top left"]
-    drawn = (("circle", "red"), ("square", "blue"))
     cases = []
     for k in range(n):
         scene = sample_scene(rng, n_objects=int(rng.integers(1, 3)))
@@ -168,11 +166,11 @@ def compose_cases(rng, make, n: int):
         place = str(rng.choice([p for p in PLACE_WORDS[cell] if not p.startswith("near")]))
         request = str(rng.choice(COMPOSE_VERBS)).format(ref=f"ref_{ref + 1}", place=place)
         expect = Expected("plan", [["compose"]],
-                          [Exists(*drawn[ref], None, *cell),
+                          [Exists(*make.EXEMPLAR_OBJECTS[ref], None, *cell),
                            *(Preserved.of(o) for o in scene.objects)],
                           reference=f"ref_{ref + 1}")
         cases.append(Case(f"train-compose-{k:03d}", "main", "op:compose",
-                          make.with_images(scene, exemplars), request, expect))
+                          make.with_images(scene, make.EXEMPLARS), request, expect))
     return cases
 
 

@@ -212,6 +212,12 @@ def multi_turn_cases(rng, n: int, split: str):
 
 # --- other operations, undo/redo, not understood ------------------------------------------
 
+# The two reference images of the reference and compose cases, and what each shows
+# (shape, colour): ref_1 is the first.
+EXEMPLARS = ("a large red circle in the center", "a small blue square at the top left")
+EXEMPLAR_OBJECTS = (("circle", "red"), ("square", "blue"))
+
+
 def with_images(scene: Scene, exemplars=()) -> PlanningContext:
     other = Scene((Obj("square", "green", "large", 0.5, 0.5),))
     from planners.context import Exemplar
@@ -241,8 +247,7 @@ def other_cases(rng, split: str):
                          ("a green ball, similar to ref_1", "ref_1"),
                          ("based on img_2, draw a small purple triangle", "img_2")):
         scene = sample_scene(rng)
-        context = with_images(scene, ["a large red circle in the center",
-                                      "a small blue square at the top left"])
+        context = with_images(scene, EXEMPLARS)
         add("op:reference", context, request, Expected("plan", [["reference"]], reference=ref))
     for request in ("a red circle like the examples", "draw two blue squares similar to the "
                     "exemplars", "make a yellow triangle in the style of the examples"):
@@ -253,11 +258,8 @@ def other_cases(rng, split: str):
                                ("insert ref_1 at the top right", "ref_1", ("top", "right")),
                                ("paste ref_2 in the lower left corner", "ref_2", ("bottom", "left"))):
         scene = Scene((Obj("triangle", "green", "small", 0.5, 0.5),))
-        exemplars = ["a large red circle in the center", "a small blue square at the top left"]
-        index = int(ref[-1]) - 1
-        shape = ("circle", "square")[index]
-        color = ("red", "blue")[index]
-        add("op:compose", with_images(scene, exemplars), request,
+        shape, color = EXEMPLAR_OBJECTS[int(ref[-1]) - 1]
+        add("op:compose", with_images(scene, EXEMPLARS), request,
             Expected("plan", [["compose"]], [Exists(shape, color, None, *cell),
                                                Preserved.of(scene.objects[0])], reference=ref))
     for request, result in (("undo", "undo"), ("undo that", "undo"), ("go back", "undo"),
