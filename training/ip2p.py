@@ -26,7 +26,7 @@ from training.sd import (SCHEDULER_CONFIG, add_unet_arguments, cached_tokenizer,
                          diffusion_loss, encode_images, encode_prompts, load_text_encoder,
                          sample_training_scene,
                          save_atomically, signal_to_noise, token_ids, train_loop)
-from world.edits import sample_edit
+from world.edits import EDIT_KINDS, sample_edit
 from world.render import render
 
 
@@ -43,17 +43,51 @@ def widen_input(unet: UNet2DConditionModel) -> UNet2DConditionModel:
     return wide
 
 
-def edit_chunk(tokenizer_folder: str, seed: int, count: int):
+def parse_kind_weights(text: str) -> dict[str, float]:
+    """"swap_colors=3,remove=2" -> a weight for every edit kind (1 where not named)."""
+    weights = dict.fromkeys(EDIT_KINDS, 1.0)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, value = item.partition("=")
+        if kind not in weights:
+            raise argparse.ArgumentTypeError(
+                f"unknown edit kind {kind!r} in --kind-weights; use some of {', '.join(EDIT_KINDS)}")
+        try:
+            weights[kind] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--kind-weights needs kind=number pairs, got {item!r}") from None
+        if weights[kind] < 0:
+            raise argparse.ArgumentTypeError(f"--kind-weights: {kind}'s weight must not be negative")
+    if not any(weights.values()):
+        raise argparse.ArgumentTypeError("--kind-weights: at least one kind needs a positive weight")
+    return weights
+
+
+def training_edit(rng: np.random.Generator, kind_weights: dict[str, float] | None = None):
+    """A training scene, an edit that fits it, and the edited scene. With `kind_weights` the
+    edit's kind is drawn first, by weight; without, kinds come as the world's edits fit its
+    scenes (so kinds that need two objects, or an object to spare, come rarer)."""
+    kind = None
+    if kind_weights:
+        # Drawn once, then scenes until one fits: so a kind that fits few scenes keeps its share.
+        kinds = list(kind_weights)
+        p = np.array([kind_weights[k] for k in kinds]) / sum(kind_weights.values())
+        kind = [kinds[rng.choice(len(kinds), p=p)]]
+    while True:
+        scene = sample_training_scene(rng)
+        try:
+            return (scene, *sample_edit(scene, rng, kinds=kind))
+        except ValueError:
+            continue
+
+
+def edit_chunk(tokenizer_folder: str, kind_weights: dict[str, float] | None, seed: int, count: int):
     """`count` random edits: before and after renders (uint8) and each instruction's token ids.
     Runs in a worker process."""
     rng = np.random.default_rng(seed)
     befores, afters, instructions = [], [], []
-    while len(instructions) < count:
-        scene = sample_training_scene(rng)
-        try:
-            edit, after = sample_edit(scene, rng)
-        except ValueError:
-            continue
+    for _ in range(count):
+        scene, edit, after = training_edit(rng, kind_weights)
         befores.append(np.asarray(render(scene)))
         afters.append(np.asarray(render(after)))
         instructions.append(edit.instruction)
@@ -61,9 +95,10 @@ def edit_chunk(tokenizer_folder: str, seed: int, count: int):
     return np.stack(befores), np.stack(afters), ids.numpy()
 
 
-def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device) -> dict:
+def build_dataset(vae, tokenizer_folder: str, n: int, seed: int, workers: int, device,
+                  kind_weights: dict[str, float] | None = None) -> dict:
     """Before latents unscaled (as the pipeline encodes its image), after latents scaled."""
-    chunks = parallel_chunks(partial(edit_chunk, tokenizer_folder), seed, n, workers)
+    chunks = parallel_chunks(partial(edit_chunk, tokenizer_folder, kind_weights), seed, n, workers)
     vae.to(device)  # after the workers: forked processes must not inherit a CUDA context
     before = torch.cat([encode_images(vae, b, device) for b, _, _ in chunks])
     after = torch.cat([encode_images(vae, a, device) for _, a, _ in chunks]) * vae.config.scaling_factor
@@ -77,6 +112,9 @@ def main(argv=None) -> None:
                        out="checkpoints/ip2p")
     parser.add_argument("--clip", help="open_clip shapes-clip folder whose text tower replaces the --sd one")
     parser.add_argument("--drop", type=float, default=0.05, help="chance of dropping each condition")
+    parser.add_argument("--kind-weights", type=parse_kind_weights, default=None, metavar="KIND=W,...",
+                        help="draw edit kinds by these weights (unnamed kinds 1), to train more "
+                             "on the kinds that fail most; default: as the world's edits fit scenes")
     args = parser.parse_args(argv)
     device = start_run(args)
     out = Path(args.out)
@@ -86,7 +124,7 @@ def main(argv=None) -> None:
     vae = AutoencoderKL.from_pretrained(sd / "vae").eval()
     text_encoder, tokenizer, tokenizer_folder = load_text_encoder(Path(args.clip) if args.clip else sd)
     data = cached_dataset(out / "dataset.pt", lambda: build_dataset(
-        vae, tokenizer_folder, args.dataset, args.seed + 2, args.workers, device))
+        vae, tokenizer_folder, args.dataset, args.seed + 2, args.workers, device, args.kind_weights))
     before, after, input_ids = (data[k].to(device) for k in ("before", "after", "input_ids"))
     text_encoder.to(device)
     empty_context = encode_prompts(text_encoder, tokenizer, [""])
