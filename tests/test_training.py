@@ -113,6 +113,7 @@ def test_kind_weights_draw_edit_kinds_in_proportion():
 
 @pytest.mark.parametrize("text, words", [("spin=2", "unknown edit kind 'spin'"),
                                          ("move=fast", "kind=number pairs"),
+                                         ("move=nan", "kind=number pairs"),
                                          ("move=-1", "must not be negative")])
 def test_kind_weights_name_what_is_wrong(text, words):
     import argparse

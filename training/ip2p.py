@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 from functools import partial
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def parse_kind_weights(text: str) -> dict[str, float]:
                 f"unknown edit kind {kind!r} in --kind-weights; use some of {', '.join(EDIT_KINDS)}")
         try:
             weights[kind] = float(value)
+            if not math.isfinite(weights[kind]):  # nan or inf would make no probabilities
+                raise ValueError
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"--kind-weights needs kind=number pairs, got {item!r}") from None
