@@ -12,6 +12,8 @@ from world.sample import sample_scene
 from world.scene import Scene
 
 HELD_OUT_SEED = 10_000  # training streams use small seeds; held-out scenes come from here on
+# What training logs and tuning look at: kept apart from the held-out scenes the bench reports.
+VALIDATION_SEED = 20_000
 
 
 def scenes_match(expected: Scene, found: Scene, centre_tolerance: float = 0.02) -> bool:
@@ -201,3 +203,10 @@ def edit_accuracy(pipe, n: int = 300, steps: int = 20, guidance: float = 5.0,
     figures = {kind: round(sum(v) / len(v), 3) for kind, v in results.items()}
     figures["all"] = round(sum(sum(v) for v in results.values()) / n, 3)
     return figures
+
+
+def load_for_validation(pipeline_class, folder, device):
+    """An exported folder as a quiet pipeline on `device`, to judge it while training goes on."""
+    pipe = pipeline_class.from_pretrained(folder).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

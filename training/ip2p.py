@@ -7,7 +7,8 @@ for the before-image latents, zero-initialised) and shares that folder's VAE, te
 tokenizer and scheduler. With `--clip FOLDER` the text encoder and tokenizer come from that
 shapes CLIP instead (its text tower, as training/sd.py converts it), so an edit model can be
 trained on a new text tower alongside the text-to-image model that will use it. Text and
-image conditions are dropped independently so both guidance scales work. Resumable from
+image conditions are dropped independently so both guidance scales work. Each export's edit
+success on `--eval-n` validation edits goes to OUT/log.jsonl beside the loss. Resumable from
 OUT/latest.pt.
 """
 from __future__ import annotations
@@ -153,7 +154,15 @@ def main(argv=None) -> None:
                           copy.deepcopy(text_encoder).cpu() if args.clip else None,
                           tokenizer if args.clip else None)
 
-    train_loop(unet, out, args, batch_loss, export)
+    def validate(folder: Path, n: int) -> dict:
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        from training.evaluate import VALIDATION_SEED, edit_accuracy, load_for_validation
+
+        pipe = load_for_validation(StableDiffusionInstructPix2PixPipeline, folder, device)
+        return {"edit_success": edit_accuracy(pipe, n=n, seed=VALIDATION_SEED + 3)}
+
+    train_loop(unet, out, args, batch_loss, export, validate)
 
 
 def assemble_pipeline(folder: Path, sd: Path, unet, text_encoder=None, tokenizer=None) -> None:

@@ -7,7 +7,8 @@ The text encoder is the shapes CLIP's text tower (frozen), converted to a transf
 CLIPTextModel; the VAE is trained separately (training/vae.py). The recipe: v-prediction
 with zero terminal SNR (mostly flat, bright images otherwise drift to gray), min-SNR loss
 weights, caption dropout for classifier-free guidance, and EMA weights for sampling.
-Resumable from OUT/latest.pt.
+Each export is judged on `--eval-n` validation prompts of one object and of two in a relation,
+logged to OUT/log.jsonl beside the loss. Resumable from OUT/latest.pt.
 """
 from __future__ import annotations
 
@@ -198,11 +199,15 @@ def add_unet_arguments(parser: argparse.ArgumentParser, *, steps: int, lr: float
     parser.add_argument("--min-snr-gamma", type=float, default=5.0)
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--init", help="UNet folder to start from (a fresh optimiser; ignored when resuming)")
+    parser.add_argument("--eval-n", type=int, default=40,
+                        help="validation cases judged at each export and logged (0: none); drawn "
+                             "from validation seeds, apart from the held-out ones the bench reports")
 
 
-def train_loop(unet, out: Path, args, batch_loss, export) -> None:
+def train_loop(unet, out: Path, args, batch_loss, export, validate=None) -> None:
     """Shared loop: `batch_loss()` gives one batch's loss; `export(ema)` writes a loadable
-    folder. Checkpoints every 250 steps, exports every `args.export_every`."""
+    folder. Checkpoints every 250 steps, exports every `args.export_every`, and then logs
+    `validate(folder, n)`, the task's own figures for that folder."""
     checkpoints = Checkpointer(out)
     ema = copy.deepcopy(unet).requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
@@ -226,6 +231,11 @@ def train_loop(unet, out: Path, args, batch_loss, export) -> None:
         # A loadable folder now and then, so it can be judged while training goes on.
         if step % args.export_every == 0 or done:
             export(ema)
+            if validate is not None and args.eval_n > 0:
+                record = {"step": step, "validation": validate(out / "export", args.eval_n)}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(json.dumps(record), flush=True)
 
 
 def main(argv=None) -> None:
@@ -267,7 +277,17 @@ def main(argv=None) -> None:
         assemble_pipeline(out / "export", vae, copy.deepcopy(text_encoder).cpu(), tokenizer,
                           copy.deepcopy(ema).cpu())
 
-    train_loop(unet, out, args, batch_loss, export)
+    def validate(folder: Path, n: int) -> dict:
+        from diffusers import StableDiffusionPipeline
+
+        from training.evaluate import (VALIDATION_SEED, load_for_validation, prompt_accuracy,
+                                       relation_prompts, single_object_prompts)
+
+        pipe = load_for_validation(StableDiffusionPipeline, folder, device)
+        return {"single_object": prompt_accuracy(pipe, single_object_prompts(n, VALIDATION_SEED + 1)),
+                "relation": prompt_accuracy(pipe, relation_prompts(n, VALIDATION_SEED + 2))}
+
+    train_loop(unet, out, args, batch_loss, export, validate)
 
 
 def assemble_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
