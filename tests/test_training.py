@@ -119,7 +119,7 @@ def test_edit_training_logs_each_exports_edit_success_on_validation_edits(tmp_pa
     [record] = validation_records(tmp_path)
     figures = record["validation"]["edit_success"]
     # 9 of these 10 measured, one or two of each kind (0.807 of 300 held-out edits in bench.models).
-    assert record["step"] == 1 and figures["all"] >= 0.5
+    assert record["step"] == 1 and figures["all"] >= 0.8
     assert set(figures) - {"all"} <= {"recolor", "reshape", "move", "resize", "remove", "add",
                                       "swap_colors", "background"}
 
