@@ -29,6 +29,7 @@ from agent.config import atelier_home, models_dir
 from agent.errors import UsageError
 from agent.session import Session
 from agent.store import Store
+from pipelines.once import Once, OnceMap
 
 SHIPPED_BASE = "shapes-sd"
 
@@ -41,13 +42,11 @@ class Atelier:
         self.store = Store(self.home)
         self._llm = llm
         self._models = models
-        self._planner = planner
-        self._checker = checker
-        self._retriever = retriever
+        self._given = {"planner": planner, "checker": checker, "retriever": retriever}
         self._limits = limits
-        self._runner = None
-        self._orchestrator = None
-        self._lock = threading.Lock()
+        # Each part is built once, by whichever thread asks first (pipelines/once.py): a
+        # script's workers and a page's first requests all ask at the same moment.
+        self._parts = OnceMap()
 
     def __repr__(self) -> str:
         return f"Atelier(home={str(self.home)!r})"
@@ -73,36 +72,42 @@ class Atelier:
     # --- parts, built on first use ------------------------------------------------------
 
     def orchestrator(self):
-        with self._lock:
-            if self._orchestrator is None:
-                from agent.orchestrator import Orchestrator
+        def make():
+            from agent.orchestrator import Orchestrator
 
-                self._orchestrator = Orchestrator(self.planner(), self.runner(), self.checker(),
-                                                  self.retriever(), self._limits)
-            return self._orchestrator
+            return Orchestrator(self.planner(), self.runner(), self.checker(),
+                                self.retriever(), self._limits)
+
+        return self._parts.get("orchestrator", make)
+
+    def warm_up(self) -> None:
+        """Build every part and load the models a first turn needs, so that turn need not wait
+        for them (`atelier web` does this as it starts). Safe beside turns that start at the
+        same time: each part is still built once."""
+        runner = self.orchestrator().runner
+        if callable(getattr(runner, "warm_up", None)):
+            runner.warm_up()
 
     def planner(self):
-        if self._planner is None:
-            self._planner = make_planner(self._llm)
-        return self._planner
+        given = self._given["planner"]
+        return self._parts.get("planner", lambda: given if given is not None
+                               else make_planner(self._llm))
 
     def runner(self):
-        if self._runner is None:
-            self._runner = make_runner(self._models)
-        return self._runner
+        return self._parts.get("runner", lambda: make_runner(self._models))
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.runner().model_ids())
 
     def checker(self):
-        if isinstance(self._checker, str):
-            self._checker = make_checker(self._checker, self._models, self.runner)
-        return self._checker
+        given = self._given["checker"]
+        return self._parts.get("checker", lambda: make_checker(given, self._models, self.runner)
+                               if isinstance(given, str) else given)
 
     def retriever(self):
-        if isinstance(self._retriever, str) and self._retriever == "auto":
-            self._retriever = default_retriever(self.home)
-        return self._retriever
+        given = self._given["retriever"]
+        return self._parts.get("retriever", lambda: default_retriever(self.home)
+                               if isinstance(given, str) and given == "auto" else given)
 
 
 def make_planner(llm: Any):
@@ -194,22 +199,20 @@ class _LazyRetriever:
 
     def __init__(self, root: Path):
         self.root = root
-        self._retriever = None
+        self._retriever = Once()
         self._lock = threading.Lock()  # sessions of a script may search side by side
 
     def search(self, text: str, *, k: int):
+        retriever = self._retriever.get(self._load)
         with self._lock:
-            return self._search(text, k)
+            return retriever.search(text, k=k)
 
-    def _search(self, text: str, k: int):
-        if self._retriever is None:
-            from index.embedder import Embedder
-            from index.store import IndexStore
-            from retrieval.retriever import Retriever
+    def _load(self):
+        from index.embedder import Embedder
+        from index.store import IndexStore
+        from retrieval.retriever import Retriever
 
-            from agent.image_files import open_rgb
+        from agent.image_files import open_rgb
 
-            embedder = Embedder.shipped(models_dir(), open_image=open_rgb)
-            self._retriever = Retriever(IndexStore.load(self.root, embedder.name, embedder.dim),
-                                        embedder)
-        return self._retriever.search(text, k=k)
+        embedder = Embedder.shipped(models_dir(), open_image=open_rgb)
+        return Retriever(IndexStore.load(self.root, embedder.name, embedder.dim), embedder)

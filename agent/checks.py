@@ -272,8 +272,10 @@ class ClipChecker:
     method = "clip"
 
     def __init__(self, load: Callable[[], tuple], threshold: float = 0.2):
+        from pipelines.once import Once
+
         self._load = load
-        self._model = None
+        self._model: Once[tuple] = Once()
         self.threshold = threshold
 
     def read(self, image) -> Reading:
@@ -286,9 +288,7 @@ class ClipChecker:
     def score(self, image, text: str) -> float:
         import torch
 
-        if self._model is None:
-            self._model = self._load()
-        model, preprocess, tokenizer = self._model
+        model, preprocess, tokenizer = self._model.get(self._load)
         device = next(model.parameters()).device
         with torch.no_grad():
             pixels = preprocess(image.convert("RGB")).unsqueeze(0).to(device)

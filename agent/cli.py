@@ -7,10 +7,10 @@ the functions that run a command, so `atelier --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from agent.commands import bench, chat, demo, index, ops, plan, run, script, web, world
+from agent.config import debugging
 from agent.errors import AtelierError
 
 # Listed by hand so the command set is plain to read; each new group adds its register here.
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
               "path, its permissions and the free disk space", file=sys.stderr)
         return 1
     except Exception as error:
-        if os.environ.get("ATELIER_DEBUG"):
+        if debugging():
             raise
         print(f"atelier: error: internal error ({type(error).__name__}: {one_line(error)}); "
               "please report it; ATELIER_DEBUG=1 shows the traceback", file=sys.stderr)

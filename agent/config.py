@@ -27,6 +27,11 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "models"
 
 
+def debugging() -> bool:
+    """ATELIER_DEBUG set (and not 0): show tracebacks of bugs instead of one-line reports."""
+    return os.environ.get("ATELIER_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def llm_call_timeout() -> float:
     """Seconds one LLM call may take: $ATELIER_LLM_TIMEOUT, else the planner's default."""
     from agent.errors import UsageError

@@ -132,7 +132,9 @@ class TurnDone(Event):
 @dataclass(frozen=True)
 class TurnFailed(Event):
     """The turn made no result. `kind`: "plan" (no valid plan), "not_understood", "input"
-    (a step's input could not be used), "model" (a model is missing or broken), "error"."""
+    (a step's input could not be used), "model" (a model is missing or broken), "llm", "error"
+    (another refusal with its reason), "bug" (an exception in Atelier's code or a library it
+    calls; the report names its class)."""
 
     type: ClassVar[str] = "turn_failed"
     error: str

@@ -8,6 +8,7 @@ methods (a remote worker, a test's renderer) plugs in here; one that also has `b
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,8 +36,14 @@ class PipelineRunner:
     """Runs operations on the pipelines' adapters, all built on one ModelSet."""
 
     def __init__(self, models: "ModelSet"):
+        from pipelines.once import OnceMap
+
         self.models = models
-        self._adapters: dict = {}
+        self._adapters = OnceMap()
+        # One model call at a time: a pipeline keeps each call's state (the scheduler's
+        # timesteps and step index, attention processors swapped in) on objects every call
+        # shares, so two calls at once from two threads would step on each other.
+        self._calls = threading.Lock()
 
     @classmethod
     def from_config(cls, config: "ModelConfig") -> "PipelineRunner":
@@ -44,8 +51,16 @@ class PipelineRunner:
 
         return cls(ModelSet(config))
 
+    def warm_up(self) -> None:
+        """Load the base and edit models now rather than in the first turn."""
+        self.models.base()
+        if self.models.config.edit is not None:
+            self.models.edit()
+
     def run(self, op: str, args: "OpArgs", inputs: "StepInputs", seed: int) -> "StepResult":
-        return self._adapter(op).run(args.model_copy(update={"seed": seed}), inputs)
+        adapter = self._adapter(op)
+        with self._calls:
+            return adapter.run(args.model_copy(update={"seed": seed}), inputs)
 
     def batch_key(self, op: str, args: "OpArgs", inputs: "StepInputs"):
         """Calls with equal keys may run as one batched call (`run_batch`); None: alone."""
@@ -55,16 +70,15 @@ class PipelineRunner:
     def run_batch(self, op: str, calls: list[tuple["OpArgs", "StepInputs", int]]
                   ) -> list["StepResult"]:
         """`run` for each (args, inputs, seed), as one batched pipeline call."""
-        return self._adapter(op).run_batch(
-            [(args.model_copy(update={"seed": seed}), inputs) for args, inputs, seed in calls])
+        adapter = self._adapter(op)
+        with self._calls:
+            return adapter.run_batch([(args.model_copy(update={"seed": seed}), inputs)
+                                      for args, inputs, seed in calls])
 
     def _adapter(self, op: str):
         from pipelines.registry import build_adapter
 
-        adapter = self._adapters.get(op)
-        if adapter is None:
-            adapter = self._adapters[op] = build_adapter(op, self.models)
-        return adapter
+        return self._adapters.get(op, lambda: build_adapter(op, self.models))
 
     def model_ids(self) -> dict[str, str]:
         config = self.models.config

@@ -37,11 +37,14 @@ import hashlib
 import json
 import os
 import queue
+import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from agent.config import debugging
 from agent.errors import AtelierError, UsageError
 from agent.store import DB_NAME, TurnRecord, check_session_name
 
@@ -240,7 +243,8 @@ class ScriptRun:
             image = path.relative_to(self.out.resolve()).as_posix()
         return {"line": line.line, "session": line.session, "turn": record.number,
                 "request": record.request, "image": image, "ok": record.ok,
-                "error": record.error, "plan": record.plan, "seed": record.seed,
+                "error": record.error, "error_kind": record.error_kind,
+                "error_class": record.error_class, "plan": record.plan, "seed": record.seed,
                 "seconds": record.seconds, "checks_passed": record.checks_passed,
                 "note": record.note}
 
@@ -347,13 +351,27 @@ class ScriptRun:
         except AtelierError as error:
             number = self._failure(session, line, seed, str(error), "error")
         except Exception as error:  # a bug in one turn must not stop the other sessions
-            number = self._failure(session, line, seed, f"{type(error).__name__}: {error}",
-                                   "error")
+            name = error_class(error)
+            if debugging():
+                print(f"atelier: line {line.line} (session {line.session!r}) failed on a bug:\n"
+                      + "".join(traceback.format_exception(error)), file=sys.stderr, flush=True)
+            number = self._failure(session, line, seed, f"{name}: {error}", "bug", name)
         return next(t for t in session.history() if t.number == number)
 
-    def _failure(self, session, line: ScriptLine, seed: int, error: str, kind: str) -> int:
+    def _failure(self, session, line: ScriptLine, seed: int, error: str, kind: str,
+                 error_class: str | None = None) -> int:
         committed = self.atelier.store.turns_with_source(line.key).get(line.key)
         if committed is not None:
             return committed.number  # it failed after its turn was recorded
         return session.record_failure(line.request, error, kind=kind, seed=seed,
-                                      source=line.key, source_digest=line.digest).turn
+                                      source=line.key, source_digest=line.digest,
+                                      error_class=error_class).turn
+
+
+def error_class(error: BaseException) -> str:
+    """The exception's class as one would import it: `ValueError`, `sqlite3.OperationalError`."""
+    cls = type(error)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+

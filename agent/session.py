@@ -28,7 +28,7 @@ from agent.pnginfo import image_chunks, png_bytes
 from agent.store import ImageRecord, PendingTurn, Store, TurnRecord, image_number
 
 if TYPE_CHECKING:
-    from planners.context import PlanningContext, Turn
+    from planners.context import PlanningContext
     from planners.plan import Plan
 
     from agent.orchestrator import NewImage
@@ -358,8 +358,10 @@ class Session:
 
     def record_failure(self, request: str, error: str, *, kind: str = "error",
                        seed: int | None = None, source: str | None = None,
-                       source_digest: str | None = None) -> TurnResult:
-        """Record a turn that could not run at all (its input was refused, the code failed)."""
+                       source_digest: str | None = None,
+                       error_class: str | None = None) -> TurnResult:
+        """Record a turn that could not run at all (its input was refused, the code failed:
+        then `kind` is "bug" and `error_class` names the exception's class)."""
         # Whatever the text was (even undecodable bytes), it is stored as valid UTF-8.
         request = str(request).encode("utf-8", "replace").decode("utf-8")
         pending = PendingTurn(self.id, self.name, request[:MAX_REQUEST_CHARS] or "(empty)",
@@ -369,7 +371,7 @@ class Session:
         pending.events.append(event.to_dict())
         number = self.store.commit_turn(pending, ok=False, action=None,
                                         image_after=pending.image_before, move=None,
-                                        error=error, error_kind=kind)
+                                        error=error, error_kind=kind, error_class=error_class)
         return self._result(number, [event], False, error, kind, None)
 
     def _result(self, number: int, events: list[Event], ok: bool, error: str | None,

@@ -33,7 +33,7 @@ from agent.errors import AtelierError, UsageError
 
 DB_NAME = "atelier.db"
 IMAGES_DIR = "images"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:@-]{0,63}$")
 IMAGE_ID = re.compile(r"^img_([0-9]{1,9})$")
 
@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS turns (
     ok INTEGER NOT NULL,
     error TEXT,
     error_kind TEXT,
+    error_class TEXT,                         -- the exception's class, for a turn a bug ended
     note TEXT,
     seed INTEGER,
     image_before INTEGER,
@@ -199,6 +200,7 @@ class TurnRecord:
     source_digest: str | None
     plans: tuple[dict, ...] = ()
     image_ids: tuple[str, ...] = ()
+    error_class: str | None = None     # set when a bug, not the input, ended the turn
 
     @property
     def plan(self) -> dict | None:
@@ -287,6 +289,8 @@ class Store:
         if version < SCHEMA_VERSION:
             # Statement by statement: executescript would commit the open transaction.
             with self.transaction() as db:
+                if version == 1:  # schema 1 stores lack turns.error_class
+                    db.execute("ALTER TABLE turns ADD COLUMN error_class TEXT")
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -450,7 +454,8 @@ class Store:
             image_after=image(row["image_after"]),
             checks_passed=None if row["checks_passed"] is None else bool(row["checks_passed"]),
             started=row["started"], seconds=row["seconds"], source=row["source"],
-            source_digest=row["source_digest"], plans=tuple(plans), image_ids=tuple(images))
+            source_digest=row["source_digest"], plans=tuple(plans), image_ids=tuple(images),
+            error_class=row["error_class"])
 
     def turn_events(self, session_id: int, number: int) -> list[dict]:
         rows = self._query("SELECT e.data FROM events e JOIN turns t ON e.turn_id = t.id "
@@ -471,7 +476,7 @@ class Store:
     def commit_turn(self, pending: PendingTurn, *, ok: bool, action: str | None,
                     image_after: int | None, move: str | None, error: str | None = None,
                     error_kind: str | None = None, note: str | None = None,
-                    checks_passed: bool | None = None) -> int:
+                    checks_passed: bool | None = None, error_class: str | None = None) -> int:
         """Record a finished turn in one transaction; returns its number. `image_after` is the
         session's current image once the turn is done; `move` is how the undo/redo line
         changes: "push" (`image_after` becomes current), "undo", "redo" or None."""
@@ -480,10 +485,10 @@ class Store:
                                 "WHERE session_id = ?", (pending.session_id,)).fetchone()[0]
             turn_id = db.execute(
                 "INSERT INTO turns (session_id, number, request, action, ok, error, error_kind,"
-                " note, seed, image_before, image_after, checks_passed, started, seconds, source,"
-                " source_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " error_class, note, seed, image_before, image_after, checks_passed, started,"
+                " seconds, source, source_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (pending.session_id, number, pending.request, action, int(ok), error, error_kind,
-                 note, pending.seed, pending.image_before, image_after,
+                 error_class, note, pending.seed, pending.image_before, image_after,
                  None if checks_passed is None else int(checks_passed), pending.started,
                  round(time.time() - pending.started, 4), pending.source,
                  pending.source_digest)).lastrowid

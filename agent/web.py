@@ -16,13 +16,16 @@ someone who has an image can name its file). The database, the index, anything e
 machine, and `/file=<URL>` (which Gradio would fetch from the web) are refused.
 
 Turns run one at a time across all pages (the models are shared and not thread-safe); undo,
-redo and uploads run beside them.
+redo and uploads run beside them. The models start loading when the page starts, in a thread
+of their own; a turn that arrives meanwhile waits for that load rather than starting a second
+one (pipelines/once.py).
 """
 from __future__ import annotations
 
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -415,6 +418,13 @@ class LocalFilesOnly:
         await self.app(scope, receive, send)
 
 
+def _warm_up(atelier) -> None:
+    try:
+        atelier.warm_up()
+    except Exception as error:  # the first turn meets the same error and reports it there
+        log.warning("loading the models ahead of the first turn failed: %s", error)
+
+
 @dataclass
 class Server:
     app: Any
@@ -444,6 +454,9 @@ def serve(atelier, host: str = "127.0.0.1", port: int | None = 7860) -> Server:
                               font_mono=["ui-monospace", "monospace"])
     from starlette.middleware import Middleware
 
+    # Models load while the page comes up, not in the first person's turn.
+    threading.Thread(target=_warm_up, args=(atelier,), name="atelier-warm-up",
+                     daemon=True).start()
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
                prevent_thread_lock=True, show_error=False,
                allowed_paths=[str(home / "images")], max_file_size=MAX_UPLOAD_BYTES,

@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from pipelines.once import Once
+
 from .errors import IndexInputError, ModelNotFound
 
 SHIPPED_MODEL = "shapes-clip"
@@ -95,6 +97,7 @@ class Embedder:
         self.progress = progress
         self.open_image = open_image
         self._model = self._preprocess = self._tokenizer = self._batched_preprocess = None
+        self._loaded = Once()
         self.name, self.dim = self._identify()
 
     @classmethod
@@ -147,21 +150,26 @@ class Embedder:
         return f"{self.model_name}/{self.pretrained}", int(config["embed_dim"])
 
     def load(self) -> "Embedder":
-        """Build the model, its preprocessing and tokenizer (once)."""
-        if self._model is not None:
-            return self
+        """Build the model, its preprocessing and tokenizer (once, whichever threads ask)."""
+        self._loaded.get(self._build)
+        return self
+
+    def _build(self) -> bool:
         import open_clip
         import torch
 
+        from pipelines.once import building
+
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            self.model_name, pretrained=self.pretrained, device=device)
+        with building():
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                self.model_name, pretrained=self.pretrained, device=device)
         self._model = model.eval()
         self._preprocess = preprocess
         self._batched_preprocess = batched_preprocess(preprocess)
         self._tokenizer = open_clip.get_tokenizer(self.model_name)
         self.device = device
-        return self
+        return True
 
     # --- encoding -----------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 
 from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_image
 from pipelines.errors import InputError

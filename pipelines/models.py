@@ -2,9 +2,10 @@
 
 Every role is a hub id or a local folder: `base` (text-to-image, Stable Diffusion format),
 `edit` (InstructPix2Pix format), `clip` (open_clip), and the optional `ip_adapter` and
-`controlnet`. `ModelSet` loads a role the first time an operation asks for it; every other
-pipeline is built on the base model's components with `from_pipe`, so all operations share
-one copy of the weights. Nothing is loaded when this module is imported.
+`controlnet`. `ModelSet` loads a role the first time an operation asks for it, once, however
+many threads ask at that moment (pipelines/once.py); every other pipeline is built on the base
+model's components with `from_pipe`, so all operations share one copy of the weights. Nothing
+is loaded when this module is imported.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import ModelUnavailable
+from pipelines.once import Once, OnceMap, building
 
 if TYPE_CHECKING:
     import torch
@@ -130,84 +132,87 @@ class ModelSet:
         if config.cpu_offload and self.device.type != "cuda":
             raise ModelUnavailable("cpu_offload moves models to a CUDA GPU while they run; "
                                    f"this device is {self.device.type}: turn cpu_offload off")
-        self._grounder = grounder
-        self._base: DiffusionPipeline | None = None
-        self._edit: DiffusionPipeline | None = None
-        self._derived: dict = {}
+        self._grounder = Once()
+        if grounder is not None:
+            self._grounder.get(lambda: grounder)
+        self._base: Once[DiffusionPipeline] = Once()
+        self._edit: Once[DiffusionPipeline] = Once()
+        self._derived: OnceMap[DiffusionPipeline] = OnceMap()
         self._hooked: DiffusionPipeline | None = None
-        self._clip = None
+        self._clip: Once[tuple] = Once()
         self.load_seconds = 0.0
 
     # -- pipelines --------------------------------------------------------------------------
 
     def base(self) -> "DiffusionPipeline":
-        if self._base is None:
-            self._base = self._load("base", self.config.base)
-        return self._activate(self._base)
+        return self._activate(self._base.get(lambda: self._load("base", self.config.base)))
 
     def derive(self, pipeline_class) -> "DiffusionPipeline":
         """A `pipeline_class` pipeline on the base's components: no new weights."""
-        if pipeline_class not in self._derived:
-            base = self.base()
-            self._derived[pipeline_class] = self._prepare(self._from_pipe(pipeline_class, base))
-        return self._activate(self._derived[pipeline_class])
+        def make():
+            return self._prepare(self._from_pipe(pipeline_class, self.base()))
+
+        return self._activate(self._derived.get(pipeline_class, make))
 
     def with_sampler(self, sampler: str) -> "DiffusionPipeline":
         """The base pipeline with a `sampler` scheduler (see sampling.make_scheduler) in place of
         the loaded one, which stays as it was for the other pipelines."""
         from pipelines.sampling import make_scheduler
 
-        key = (type(self.base()), sampler)
-        if key not in self._derived:
-            base = self.base()
+        base = self.base()
+
+        def make():
             scheduler = make_scheduler(base.scheduler.config, sampler)
-            pipe = self._from_pipe(type(base), base, scheduler=scheduler)
-            self._derived[key] = self._prepare(pipe)
-        return self._activate(self._derived[key])
+            return self._prepare(self._from_pipe(type(base), base, scheduler=scheduler))
+
+        return self._activate(self._derived.get((type(base), sampler), make))
 
     def edit(self) -> "DiffusionPipeline":
-        if self._edit is None:
-            if self.config.edit is None:
-                raise ModelUnavailable("no edit model is configured; give an InstructPix2Pix-"
-                                       "format model (hub id or folder) as the edit model", "edit")
-            shared = {}
-            if self.config.share_edit_components:
-                base = self.base()
-                shared = {name: getattr(base, name) for name in SHAREABLE
-                          if getattr(base, name, None) is not None}
-            pipe = self._load("edit", self.config.edit, **shared)
-            channels = pipe.unet.config.in_channels
-            if channels != 2 * pipe.vae.config.latent_channels:
-                raise ModelUnavailable(
-                    f"edit model {self.config.edit} is not in InstructPix2Pix format: its UNet "
-                    f"takes {channels} input channels, not noisy + image latents "
-                    f"({2 * pipe.vae.config.latent_channels})", "edit")
-            encoders = (pipe.text_encoder, getattr(pipe, "text_encoder_2", None))
-            width = sum(e.config.hidden_size for e in encoders if e is not None)
-            attends = pipe.unet.config.cross_attention_dim
-            if shared and attends != width:
-                raise ModelUnavailable(
-                    f"edit model {self.config.edit} attends to {attends}-wide text states but the "
-                    f"base's text encoder gives {width}: it was not fine-tuned from this base; "
-                    "set share_edit_components=False to load its own", "edit")
-            self._edit = pipe
-        return self._activate(self._edit)
+        return self._activate(self._edit.get(self._load_edit))
+
+    def _load_edit(self) -> "DiffusionPipeline":
+        if self.config.edit is None:
+            raise ModelUnavailable("no edit model is configured; give an InstructPix2Pix-"
+                                   "format model (hub id or folder) as the edit model", "edit")
+        shared = {}
+        if self.config.share_edit_components:
+            base = self.base()
+            shared = {name: getattr(base, name) for name in SHAREABLE
+                      if getattr(base, name, None) is not None}
+        pipe = self._load("edit", self.config.edit, **shared)
+        channels = pipe.unet.config.in_channels
+        if channels != 2 * pipe.vae.config.latent_channels:
+            raise ModelUnavailable(
+                f"edit model {self.config.edit} is not in InstructPix2Pix format: its UNet "
+                f"takes {channels} input channels, not noisy + image latents "
+                f"({2 * pipe.vae.config.latent_channels})", "edit")
+        encoders = (pipe.text_encoder, getattr(pipe, "text_encoder_2", None))
+        width = sum(e.config.hidden_size for e in encoders if e is not None)
+        attends = pipe.unet.config.cross_attention_dim
+        if shared and attends != width:
+            raise ModelUnavailable(
+                f"edit model {self.config.edit} attends to {attends}-wide text states but the "
+                f"base's text encoder gives {width}: it was not fine-tuned from this base; "
+                "set share_edit_components=False to load its own", "edit")
+        return pipe
 
     def clip(self):
         """The open_clip model, its image transform and tokenizer."""
-        if self._clip is None:
-            import open_clip
+        return self._clip.get(self._load_clip)
 
-            if self.config.clip is None:
-                raise ModelUnavailable("no clip model is configured; give an open_clip model "
-                                       "folder or hub id", "clip")
-            location = locate("clip", self.config.clip, marker="open_clip_config.json")
-            name = f"local-dir:{location}" if Path(location).is_dir() else f"hf-hub:{location}"
-            start = time.perf_counter()
+    def _load_clip(self) -> tuple:
+        import open_clip
+
+        if self.config.clip is None:
+            raise ModelUnavailable("no clip model is configured; give an open_clip model "
+                                   "folder or hub id", "clip")
+        location = locate("clip", self.config.clip, marker="open_clip_config.json")
+        name = f"local-dir:{location}" if Path(location).is_dir() else f"hf-hub:{location}"
+        start = time.perf_counter()
+        with building():
             model, _, preprocess = open_clip.create_model_and_transforms(name, device=self.device)
-            self._clip = (model.eval(), preprocess, open_clip.get_tokenizer(name))
-            self.load_seconds += time.perf_counter() - start
-        return self._clip
+        self.load_seconds += time.perf_counter() - start
+        return model.eval(), preprocess, open_clip.get_tokenizer(name)
 
     @contextmanager
     def ip_adapter(self, pipeline: "DiffusionPipeline"):
@@ -220,7 +225,9 @@ class ModelSet:
         subfolder, _, weight_name = self.config.ip_adapter_weight.rpartition("/")
         start = time.perf_counter()
         try:
-            pipeline.load_ip_adapter(location, subfolder=subfolder or None, weight_name=weight_name)
+            with building():
+                pipeline.load_ip_adapter(location, subfolder=subfolder or None,
+                                         weight_name=weight_name)
         except (OSError, ValueError) as error:
             raise ModelUnavailable(f"ip_adapter {self.config.ip_adapter}: could not load "
                                    f"{self.config.ip_adapter_weight} ({error})",
@@ -234,10 +241,11 @@ class ModelSet:
 
     @property
     def grounder(self) -> "Grounder":
-        if self._grounder is None:
+        def make():
             from pipelines.grounding import WorldGrounder
-            self._grounder = WorldGrounder()
-        return self._grounder
+            return WorldGrounder()
+
+        return self._grounder.get(make)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -246,24 +254,29 @@ class ModelSet:
 
         location = locate(role, reference)
         start = time.perf_counter()
-        try:
-            pipe = DiffusionPipeline.from_pretrained(location, **dtype_argument(self.dtype),
-                                                     **components)
-        except (OSError, ValueError) as error:
-            raise ModelUnavailable(f"{role} model {reference}: could not load it ({error})",
-                                   role) from error
-        if not self.config.cpu_offload:
-            pipe.to(self.device)
+        with building():
+            try:
+                pipe = DiffusionPipeline.from_pretrained(location, **dtype_argument(self.dtype),
+                                                         **components)
+            except (OSError, ValueError) as error:
+                raise ModelUnavailable(f"{role} model {reference}: could not load it ({error})",
+                                       role) from error
+            if not self.config.cpu_offload:
+                pipe.to(self.device)
         self.load_seconds += time.perf_counter() - start
         return self._prepare(pipe)
 
     def _from_pipe(self, pipeline_class, pipeline, **components):
         from diffusers import DiffusionPipeline
 
-        if issubclass(pipeline_class, DiffusionPipeline):
-            # DiffusionPipeline.from_pipe casts to float32 unless told the dtype.
-            return pipeline_class.from_pipe(pipeline, **dtype_argument(self.dtype), **components)
-        return pipeline_class.from_pipe(pipeline, **components)  # AutoPipeline classes
+        # from_pipe builds the modules the new class has and the base lacks (GLIGEN's
+        # position net), so it counts as a build.
+        with building():
+            if issubclass(pipeline_class, DiffusionPipeline):
+                # DiffusionPipeline.from_pipe casts to float32 unless told the dtype.
+                return pipeline_class.from_pipe(pipeline, **dtype_argument(self.dtype),
+                                                **components)
+            return pipeline_class.from_pipe(pipeline, **components)  # AutoPipeline classes
 
     @staticmethod
     def _prepare(pipe: "DiffusionPipeline") -> "DiffusionPipeline":

@@ -65,9 +65,13 @@ def chat_model(spec: str, temperature: float = 0.0, **options):
     if os.path.isdir(name):
         # A folder on disk needs nothing from the hub: never ask it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pipelines.once import building
+
     try:
-        llm = module.HuggingFacePipeline.from_model_id(model_id=name, task="text-generation",
-                                                       pipeline_kwargs=pipeline_kwargs, **options)
+        # A build like any other model's: never beside another thread's (pipelines/once.py).
+        with building():
+            llm = module.HuggingFacePipeline.from_model_id(
+                model_id=name, task="text-generation", pipeline_kwargs=pipeline_kwargs, **options)
     except OSError as error:
         raise ProviderError(f"hf:{name}: cannot load the model ({error}); give a local folder "
                             "or a model id already downloaded") from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from world.captions import caption, describe, place_phrase
-from world.check import relation_holds
 from world.scene import MAX_OBJECTS, SIZES, Obj, Scene
 
 from . import language as lang

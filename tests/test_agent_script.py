@@ -282,3 +282,45 @@ def test_any_script_text_parses_or_is_refused_with_a_line(tmp_path, lines):
         assert str(error).startswith(str(script)) and "\n" not in str(error)
     else:
         assert all(p.request and p.session for p in parsed)
+
+
+class FaultyRunner(WorldRunner):
+    """Draws as WorldRunner does, except that one operation's code has a bug."""
+
+    def __init__(self, broken_op: str):
+        super().__init__()
+        self.broken_op = broken_op
+
+    def run(self, op, args, inputs, seed):
+        if op == self.broken_op:
+            return {}["a key the code forgot"]
+        return super().run(op, args, inputs, seed)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_turn_a_bug_ends_names_its_class_and_debug_prints_its_traceback(
+        tmp_path, capsys, monkeypatch, debug):
+    if debug:
+        monkeypatch.setenv("ATELIER_DEBUG", "1")
+    else:
+        monkeypatch.delenv("ATELIER_DEBUG", raising=False)
+    script = write(tmp_path / "turns.jsonl",
+                   '{"session": "a", "request": "a red circle at the top left"}',
+                   '{"session": "a", "request": "undo"}',
+                   '{"session": "b", "request": "a wibble"}')
+    entries = run_script(script, tmp_path / "out", FaultyRunner("layout"))
+    bug, undo, refused = entries
+    assert not bug["ok"] and bug["error_kind"] == "bug" and bug["error_class"] == "KeyError"
+    assert bug["error"].startswith("KeyError: ")
+    assert undo["ok"] and undo["error_class"] is None
+    assert refused["error_kind"] == "not_understood" and refused["error_class"] is None
+    assert read_manifest(tmp_path / "out") == entries
+    stderr = capsys.readouterr().err
+    if debug:
+        assert "line 1 (session 'a') failed on a bug" in stderr
+        assert "Traceback (most recent call last)" in stderr
+        # It reaches the frame where the bug is.
+        assert 'return {}["a key the code forgot"]' in stderr
+        assert "KeyError: 'a key the code forgot'" in stderr
+    else:
+        assert "Traceback" not in stderr

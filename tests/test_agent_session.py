@@ -223,3 +223,30 @@ def test_a_mask_needs_an_image_of_its_size_and_some_white(atelier):
     with pytest.raises(UsageError, match="the mask is empty"):
         session.ask("a red circle", mask=Image.new("L", (128, 128), 0))
     assert len(session.history()) == 1
+
+
+def test_a_store_of_the_first_schema_opens_and_keeps_its_turns(tmp_path):
+    """Schema 1 had no turns.error_class; opening such a store adds it and keeps every turn."""
+    from agent.store import SCHEMA, Store
+
+    home = tmp_path / "old"
+    (home / "images").mkdir(parents=True)
+    db = sqlite3.connect(home / "atelier.db")
+    first_schema = "\n".join(line for line in SCHEMA.splitlines() if "error_class" not in line)
+    db.executescript(first_schema + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO sessions (name, created) VALUES ('s', 0)")
+    db.execute("INSERT INTO turns (session_id, number, request, ok, error, error_kind, started,"
+               " seconds) VALUES (1, 1, 'a wibble', 0, 'not understood', 'not_understood', 0, 0)")
+    db.commit()
+    db.close()
+
+    with Atelier(home=home, models=WorldRunner()) as atelier:
+        session = atelier.session("s", create=False)
+        failed = session.record_failure("x", "TypeError: boom", kind="bug", error_class="TypeError")
+        old, new = session.history()
+        assert (old.request, old.error_kind, old.error_class) == ("a wibble", "not_understood",
+                                                                   None)
+        assert (new.error_kind, new.error_class) == ("bug", "TypeError") and failed.turn == 2
+    version = sqlite3.connect(home / "atelier.db").execute("PRAGMA user_version").fetchone()[0]
+    assert version == 2
+    Store(home).close()  # opening it again migrates nothing

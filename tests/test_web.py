@@ -391,3 +391,42 @@ def test_atelier_web_runs_turns_on_the_models(tmp_path, tiny_models):
         assert Path(canvas["background"]).is_file()
     finally:
         assert stop(process) == 0
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_first_requests_at_once_on_a_cold_server_all_run(tmp_path, tiny_models, attempt):
+    """A fresh server loads its models as it starts; four pages that send their first request
+    at that moment all get images, with no second load beside the first."""
+    from agent.orchestrator import Limits
+
+    # Random weights never pass a check: no corrections or re-plans, so the test is about
+    # loading, not about retries.
+    atelier = Atelier(home=tmp_path / "home", models=tiny_models, retriever=None,
+                      limits=Limits(max_corrections=0, replans=0))
+    server = serve(atelier, "127.0.0.1", None)
+    barrier = threading.Barrier(4)
+    statuses: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def user(i):
+        try:
+            me = client(server, tmp_path / f"user{i}")
+            barrier.wait()
+            statuses[i] = me.predict("a red circle at the top left", None, str(i),
+                                     api_name="/send")[2]
+        except BaseException as error:  # reported below, with the others
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=150)
+        assert not any(t.is_alive() for t in threads), "a page did not get its turn in time"
+        assert not errors, errors
+        assert sorted(statuses) == [0, 1, 2, 3]
+        assert all(s.startswith("image img_1") for s in statuses.values()), statuses
+    finally:
+        server.close()
+        atelier.close()

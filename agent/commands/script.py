@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "to --batch of them run side by side, their model calls batched. DIR "
                     "gets the run's own store and manifest.jsonl (one object per turn, in file "
                     "order). With --engine ray the sessions spread over Ray workers instead "
-                    "(see README: Scale out on Ray). Exit code 1 when any turn failed.")
+                    "(see README: Scale out on Ray). Exit code 1 when any turn failed; a turn "
+                    "that a bug ended has error_kind \"bug\" and its error_class in the "
+                    "manifest, and ATELIER_DEBUG=1 prints its traceback to stderr.")
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder (or, with --resume, the one to continue)")
@@ -36,10 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="continue a run that stopped: every line without a recorded turn "
                              "runs, none twice")
     parser.add_argument("--batch", type=batch_size, default=None, metavar="N",
-                        help="local engine: sessions run side by side; calls of theirs that run "
-                             "the same operation with the same settings share one batched model "
-                             f"call (default {DEFAULT_BATCH}; 1 runs the lines one at a time, in "
-                             "file order, for images identical bit for bit across resumed runs)")
+                        help="local engine: up to N sessions run side by side (default "
+                             f"{DEFAULT_BATCH}). They share one copy of each model, loaded once "
+                             "by the first turn that needs it while the others wait, and calls "
+                             "that run the same operation with the same settings share one "
+                             "batched model call, each with its own seed. Never shared: a "
+                             "session's lines run one after another in file order, each with its "
+                             "own seed, images and undo line. 1 runs the lines one at a time in "
+                             "file order, for images identical bit for bit across resumed runs")
     add_engine_options(parser, "sessions run side by side with --batch")
     parser.add_argument("--threads", type=worker_count, default=None, metavar="N",
                         help="with --engine ray: torch threads per worker (default: its share of "
