@@ -14,7 +14,7 @@
   or any LangChain chat model.
 - `models`: None for the shipped shapes-world models (ATELIER_MODELS, else models/); a folder
   holding shapes-sd / shapes-ip2p / shapes-clip; a `pipelines.models.ModelConfig` for hub or
-  local models; or any step runner (an object with `run` and `model_ids`, see agent/runner.py).
+  local models; or any step runner (an object with `run` and `model_ids`, see agent/turn/runner.py).
 
 Nothing loads until the first turn runs: opening sessions, reading history, undo and redo
 need neither torch nor weights.
@@ -27,21 +27,22 @@ from typing import Any
 
 from agent.config import atelier_home, models_dir
 from agent.errors import UsageError
-from agent.session import Session
-from agent.store import Store
+from agent.sessions.session import Session
+from agent.sessions.store import Store
 from pipelines.once import Once, OnceMap
 
-SHIPPED_BASE = "shapes-sd"
+SHIPPED_DOMAIN = "shapes"  # what the models Atelier ships draw
 
 
 class Atelier:
     def __init__(self, home: str | Path | None = None, llm: Any = None, models: Any = None, *,
                  planner: Any = None, checker: Any = "auto", retriever: Any = "auto",
-                 limits: Any = None):
+                 limits: Any = None, domain: str | None = None):
         self.home = Path(home).expanduser() if home is not None else atelier_home()
         self.store = Store(self.home)
         self._llm = llm
         self._models = models
+        self._domain = domain
         self._given = {"planner": planner, "checker": checker, "retriever": retriever}
         self._limits = limits
         # Each part is built once, by whichever thread asks first (pipelines/once.py): a
@@ -73,10 +74,16 @@ class Atelier:
 
     def orchestrator(self):
         def make():
-            from agent.orchestrator import Orchestrator
+            from agent.turn.orchestrator import Orchestrator
 
+            from agent.turn.orchestrator import Corrector
+
+            domain = self.domain()
+            corrections = domain.corrections() if domain.corrections is not None else None
+            notice = domain.checks_notice if self._given["checker"] == "auto" else ""
             return Orchestrator(self.planner(), self.runner(), self.checker(),
-                                self.retriever(), self._limits)
+                                self.retriever(), self._limits,
+                                Corrector(corrections=corrections), notice)
 
         return self._parts.get("orchestrator", make)
 
@@ -88,20 +95,29 @@ class Atelier:
         if callable(getattr(runner, "warm_up", None)):
             runner.warm_up()
 
+    def domain(self):
+        """The domain this Atelier plans and checks in (agent/domains): the one asked for,
+        else ATELIER_DOMAIN, else the model set's declared domain, else general."""
+        from agent.domains import choose, get_domain
+
+        return self._parts.get("domain", lambda: get_domain(
+            choose(self._domain, declared_domain(self._models))))
+
     def planner(self):
         given = self._given["planner"]
         return self._parts.get("planner", lambda: given if given is not None
-                               else make_planner(self._llm))
+                               else make_planner(self._llm, self.domain()))
 
     def runner(self):
-        return self._parts.get("runner", lambda: make_runner(self._models))
+        return self._parts.get("runner", lambda: make_runner(self._models,
+                                                             self.domain().make_grounder()))
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.runner().model_ids())
 
     def checker(self):
         given = self._given["checker"]
-        return self._parts.get("checker", lambda: make_checker(given, self._models, self.runner)
+        return self._parts.get("checker", lambda: make_checker(given, self.domain(), self.runner)
                                if isinstance(given, str) else given)
 
     def retriever(self):
@@ -110,11 +126,11 @@ class Atelier:
                                if isinstance(given, str) and given == "auto" else given)
 
 
-def make_planner(llm: Any):
-    """The rule planner for None; an LLMPlanner for a provider spec or a chat model."""
+def make_planner(llm: Any, domain):
+    """The domain's offline planner for None; an LLMPlanner told what the domain knows for a
+    provider spec or a chat model."""
     if llm is None:
-        from planners.rules import RulePlanner
-        return RulePlanner()
+        return domain.rule_planner()
     from agent.config import llm_call_timeout
     from planners.llm import LLMPlanner
 
@@ -122,65 +138,67 @@ def make_planner(llm: Any):
         from planners.providers import ProviderError, chat_model
 
         try:
-            return LLMPlanner(chat_model(llm), timeout=llm_call_timeout())
+            model = chat_model(llm)
         except ProviderError as error:
             raise UsageError(str(error)) from None
+        return LLMPlanner(model, timeout=llm_call_timeout(), **domain.llm_options())
     from langchain_core.language_models import BaseChatModel
 
     if isinstance(llm, BaseChatModel):
-        return LLMPlanner(llm, timeout=llm_call_timeout())
+        return LLMPlanner(llm, timeout=llm_call_timeout(), **domain.llm_options())
     if callable(getattr(llm, "plan", None)):
         return llm  # a planner already
     raise UsageError(f"llm must be None, a PROVIDER:MODEL string or a LangChain chat model, "
                      f"got {type(llm).__name__}")
 
 
-def is_shipped(models: Any) -> bool:
-    """Do these models run the shapes world (so its detector can judge their images)?"""
+def declared_domain(models: Any) -> str | None:
+    """The domain a model set says it is for: the shipped models' (None, or a folder holding
+    them) is shapes; a ModelConfig or a runner says it in its `domain`."""
     if models is None or isinstance(models, (str, Path)):
-        return True
-    from pipelines.models import ModelConfig
-
-    if isinstance(models, ModelConfig):
-        return Path(models.base).name == SHIPPED_BASE
-    return getattr(models, "domain", None) == "shapes"
+        return SHIPPED_DOMAIN
+    return getattr(getattr(models, "config", models), "domain", None) or getattr(
+        models, "domain", None)
 
 
-def make_runner(models: Any):
-    from pipelines.models import ModelConfig
+def make_runner(models: Any, grounder: Any = None):
+    from pipelines.models import ModelConfig, ModelSet
 
-    from agent.runner import PipelineRunner
+    from agent.turn.runner import PipelineRunner
 
     if models is None:
-        return PipelineRunner.from_config(ModelConfig.shipped(models_dir()))
+        return PipelineRunner(ModelSet(ModelConfig.shipped(models_dir()), grounder))
     if isinstance(models, (str, Path)):
         folder = Path(models).expanduser()
         if not folder.is_dir():
             raise UsageError(f"models folder {folder} does not exist; give the folder that holds "
                              "shapes-sd, shapes-ip2p and shapes-clip")
-        return PipelineRunner.from_config(ModelConfig.shipped(folder))
+        return PipelineRunner(ModelSet(ModelConfig.shipped(folder), grounder))
     if isinstance(models, ModelConfig):
-        return PipelineRunner.from_config(models)
+        return PipelineRunner(ModelSet(models, grounder))
     if callable(getattr(models, "run", None)) and callable(getattr(models, "model_ids", None)):
         return models
     raise UsageError(f"models must be None, a models folder, a ModelConfig or a step runner, got "
                      f"{type(models).__name__}")
 
 
-def make_checker(kind: str, models: Any, runner):
-    from agent.checks import ClipChecker, NoChecker, WorldChecker
+def make_checker(kind: str, domain, runner):
+    """"auto": the domain's checker; "clip", "none"; or another domain's name, whose checker
+    judges these images (e.g. "shapes" for images of the shapes world made elsewhere)."""
+    from agent.turn.checks import ClipChecker, NoChecker
 
     if kind == "auto":
-        if is_shipped(models):
-            return WorldChecker()
-        kind = "clip" if getattr(getattr(models, "config", models), "clip", None) else "none"
-    if kind == "world":
-        return WorldChecker()
+        return domain.make_checker(runner)
     if kind == "clip":
         return ClipChecker(lambda: runner().models.clip())
     if kind == "none":
         return NoChecker()
-    raise UsageError(f"checker {kind!r} is not one of auto, world, clip, none")
+    from agent.domains import available, get_domain
+
+    if kind in available():
+        return get_domain(kind).make_checker(runner)
+    raise UsageError(f"checker {kind!r} is not one of auto, clip, none or a domain "
+                     f"({', '.join(sorted(available()))})")
 
 
 def default_retriever(home: Path):
@@ -212,7 +230,7 @@ class _LazyRetriever:
         from index.store import IndexStore
         from retrieval.retriever import Retriever
 
-        from agent.image_files import open_rgb
+        from agent.sessions.image_files import open_rgb
 
         embedder = Embedder.shipped(models_dir(), open_image=open_rgb)
         return Retriever(IndexStore.load(self.root, embedder.name, embedder.dim), embedder)

@@ -33,7 +33,7 @@ def script_lines(n: int) -> list[str]:
 
 
 def run_script(context, script: Path, out: Path, batch: int) -> tuple[list[dict], float, list]:
-    from agent.script import ScriptRun, parse_script
+    from agent.engines.script import ScriptRun, parse_script
 
     out.mkdir()
     with context.atelier(out) as atelier:

@@ -1,6 +1,6 @@
 """Cold start: a new process to its first image, and `atelier --help`.
 
-Both are absolute times of fresh processes (`python -m agent.cli ...`, what the `atelier`
+Both are absolute times of fresh processes (`python -m agent.interfaces.cli ...`, what the `atelier`
 script runs), so they are reported with the machine. The first image is an `atelier run`
 of one request in an empty ATELIER_HOME, timed until its first image file is in the store:
 importing, loading the models, planning, sampling and saving (the turn may go on to check and
@@ -55,7 +55,7 @@ def first_image(command: list[str], env: dict, home: Path) -> tuple[float, float
 
 def run(context) -> dict:
     repeats = context.size("coldstart", quick=2, full=5)
-    cli = [sys.executable, "-m", "agent.cli"]
+    cli = [sys.executable, "-m", "agent.interfaces.cli"]
     env = {**os.environ, "ATELIER_MODELS": str(context.models), "PYTHONPATH": str(REPO)}
     if context.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # `atelier run` picks the best device itself

@@ -1,4 +1,4 @@
-"""Conversations: sessions as a person types them, judged turn by turn per WORLD.md.
+"""Conversations: sessions as a person types them, judged turn by turn per world/WORLD.md.
 
 Each session of tests/data/conversations.jsonl asks for a picture and then edits it twice.
 The agent takes every session twice, with its self-correction (checks, corrections and one
@@ -104,7 +104,7 @@ def summarise(verdicts: list[list[bool]], sessions: list[dict]) -> dict:
 
 
 def run(context) -> dict:
-    from agent.orchestrator import Limits
+    from agent.turn.orchestrator import Limits
 
     sessions = load_sessions(context.size("conversation", quick=4, full=0) or None)
     corrected = summarise(converse(context, sessions, Limits()), sessions)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.arguments import RESULTS, add_arguments
+from world.grounding import WorldGrounder
 
 # Suite name -> module. Listed by hand, run in this order.
 SUITES: dict[str, str] = {
@@ -85,12 +86,12 @@ class Context:
         if "models" not in self._shared:
             from pipelines.models import ModelSet
 
-            self._shared["models"] = ModelSet(self.config())
+            self._shared["models"] = ModelSet(self.config(), grounder=WorldGrounder())
         return self._shared["models"]
 
     def runner(self):
         if "runner" not in self._shared:
-            from agent.runner import PipelineRunner
+            from agent.turn.runner import PipelineRunner
 
             self._shared["runner"] = PipelineRunner(self.model_set())
         return self._shared["runner"]
@@ -99,7 +100,7 @@ class Context:
         """An Atelier in `home` on the shared models, judged by the world's checker."""
         from agent.api import Atelier
 
-        return Atelier(home=home, models=self.runner(), checker="world", retriever=None,
+        return Atelier(home=home, models=self.runner(), checker="shapes", retriever=None,
                        **options)
 
     def canvas(self) -> int:

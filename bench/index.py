@@ -71,7 +71,7 @@ def demo_retrieval(embedder, n: int, k: int = 5) -> dict:
     from PIL import Image
 
     from index.collection import Collection, read_captions
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
     from index.store import IndexStore
     from retrieval.retriever import Retriever
     from world.check import check
@@ -113,7 +113,7 @@ def hit_share(per_query) -> float:
 
 
 def throughput(embedder, n: int, repeats: int = 3) -> dict:
-    from index.demo import demo_scenes
+    from world.demo_collection import demo_scenes
     from world.render import render
 
     images = [render(scene) for scene in demo_scenes(n, seed=1)]

@@ -1,12 +1,12 @@
 """Multi-turn editing, MagicBrush-style: sessions of three edits, each on the last result.
 
 A session starts from a rendered scene and asks three edit instructions in a row
-(world/edits.py draws each edit for the scene the previous one should have left, with its
+(world/edits/ draws each edit for the scene the previous one should have left, with its
 exact result). Two editors take each session: the instruction-editing model alone, fed its
 own previous output, and the agent, in one session whose first turn uploads the start image.
 Each turn's image is read back by the world's detector and judged against that turn's edit
 (world.check.constraints_for_edit), per turn number:
-- success: the asked change made and everything else kept (WORLD.md's "correct");
+- success: the asked change made and everything else kept (world/WORLD.md's "correct");
 - preservation: every object the edit did not name still there (turns that have one);
 - session: all three turns right.
 """

@@ -68,9 +68,9 @@ def one_turn(atelier, name: str, seed: int):
 def agent_alone(context, home: Path, result, repeats: int) -> float:
     """Seconds of a turn's own work (plan, check, save, commit), the model call replayed."""
     from agent.api import Atelier
-    from agent.orchestrator import Limits
+    from agent.turn.orchestrator import Limits
 
-    with Atelier(home=home, models=_Replay(context.runner(), result), checker="world",
+    with Atelier(home=home, models=_Replay(context.runner(), result), checker="shapes",
                  retriever=None, limits=Limits(max_corrections=0, replans=0)) as atelier:
         times = []
         for i in range(repeats + 1):
@@ -81,7 +81,7 @@ def agent_alone(context, home: Path, result, repeats: int) -> float:
 
 
 def run(context) -> dict:
-    from agent.orchestrator import Limits
+    from agent.turn.orchestrator import Limits
     from pipelines.base import StepInputs
 
     repeats = context.size("overhead", quick=8, full=20)

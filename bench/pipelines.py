@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.harness import update_results
+from world.grounding import WorldGrounder
 
 TARGET_MEMORY_RATIO = 1.15
 TARGET_INPAINT_CHANGE = 0.85
@@ -29,7 +30,7 @@ TARGET_INPAINT_OUTSIDE = 2.0    # mean absolute change outside the mask, in 1/25
 TARGET_LAYOUT = 0.85
 TARGET_RESTORE_GAIN = 0.30      # detector accuracy points gained
 TARGET_INVERT_EDIT = 0.70
-TOLERANCE = 0.05                # WORLD.md: an object kept moves by at most 0.05 of the side
+TOLERANCE = 0.05                # world/WORLD.md: an object kept moves by at most 0.05 of the side
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def measure_process(args) -> int:
     from world.render import render
     from world.scene import Obj, Scene
 
-    models = ModelSet(model_config(args))
+    models = ModelSet(model_config(args), grounder=WorldGrounder())
     names = ["generate"] if args.which == "text-to-image" else list(ADAPTERS)
     adapters = {name: build_adapter(name, models) for name in names}
     start = time.perf_counter()
@@ -446,7 +447,7 @@ def main(argv=None) -> int:
     else:
         from pipelines.models import ModelSet
 
-        models = ModelSet(model_config(args))
+        models = ModelSet(model_config(args), grounder=WorldGrounder())
         for name in args.only:
             start = time.perf_counter()
             figures = QUALITY[name](models, args.n)

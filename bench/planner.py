@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    from planners.evaluate import load_cases
+    from world.planning.evaluate import load_cases
 
     cases = load_cases(args.cases)
     if args.split:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(planner, cases) -> tuple[dict, dict]:
     """(figures per split, the evaluation report per split)."""
-    from planners.evaluate import evaluate
+    from world.planning.evaluate import evaluate
 
     figures = {"planner": getattr(planner, "name", type(planner).__name__), "splits": {}}
     reports = {}
@@ -95,8 +95,8 @@ def measure(planner, cases) -> tuple[dict, dict]:
 def run(context) -> dict:
     """The suite: every case (planning is cheap, so quick runs take them all too)."""
     from bench.harness import percent, row
-    from planners.evaluate import load_cases
-    from planners.rules import RulePlanner
+    from world.planning.evaluate import load_cases
+    from world.planning.rules import RulePlanner
 
     figures, reports = measure(RulePlanner(), load_cases(CASES))
     splits = figures["splits"]
@@ -122,6 +122,7 @@ def run(context) -> dict:
 def build_planner(args):
     if args.llm:
         from planners.llm import LLMPlanner
+        from world.planning.notes import llm_options
         from planners.providers import chat_model
 
         from planners.cassette import CassetteChatModel
@@ -132,11 +133,12 @@ def build_planner(args):
         except ProviderError:
             if not (args.cassette and args.cassette.is_file()):
                 raise
-            return LLMPlanner(CassetteChatModel.replay(args.cassette))  # offline replay
+            return LLMPlanner(CassetteChatModel.replay(args.cassette),  # offline replay
+                              **llm_options())
         if args.cassette:
             model = CassetteChatModel.wrap(model, args.cassette)
-        return LLMPlanner(model)
-    from planners.rules import RulePlanner
+        return LLMPlanner(model, **llm_options())
+    from world.planning.rules import RulePlanner
 
     choices = dict(item.split("=", 1) for item in args.choices)
     return RulePlanner(choices)

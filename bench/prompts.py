@@ -3,7 +3,7 @@
     python -m bench.prompts          # rewrites bench/data/compositional.jsonl; same file each run
 
 Every prompt is a phrasing of a scene drawn by the world's sampler (world/sample.py,
-world/phrasings.py) from a fixed seed, so the constraints it states are exact; the file is
+world/phrasings/) from a fixed seed, so the constraints it states are exact; the file is
 written once and read by the benchmark, and a test checks that it still matches this code.
 
 Categories (what each one checks):

@@ -66,8 +66,8 @@ def parallel_capacity(n: int) -> float:
 
 def run_on_ray(ray, script: Path, out: Path, workers: int) -> tuple[list[dict], float]:
     from agent.api import Atelier
-    from agent.ray_script import RayScriptRun
-    from agent.script import parse_script
+    from agent.engines.ray_script import RayScriptRun
+    from agent.engines.script import parse_script
 
     out.mkdir()
     with Atelier(home=out, retriever=None) as atelier:
@@ -79,7 +79,7 @@ def run_on_ray(ray, script: Path, out: Path, workers: int) -> tuple[list[dict], 
 
 
 def run(context) -> dict:
-    from agent.ray_cluster import connected
+    from agent.engines.ray_cluster import connected
 
     n = context.size("ray", quick=16, full=64)
     with tempfile.TemporaryDirectory() as tmp, connected(None) as ray:

@@ -1,13 +1,11 @@
 """Grounding: from an object description ("the red circle") to the pixels it names.
 
-Operations ask a `Grounder`; the embedded default reads the shapes world with the world's own
-detector. A user with an open-vocabulary detector passes another object with the same two
-methods to `ModelSet(..., grounder=...)`.
+Operations ask a `Grounder`, which the domain brings (the shapes world's reads images with the
+world's own detector, world/grounding.py). A user with an open-vocabulary detector passes
+another object with the same two methods to `ModelSet(..., grounder=...)`.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -23,78 +21,23 @@ class Grounder(Protocol):
         """One H x W bool mask per object in the image."""
 
 
-@dataclass(frozen=True)
-class Query:
-    shape: str | None = None
-    color: str | None = None
-    size: str | None = None
-    row: str | None = None
-    column: str | None = None
-    plural: bool = False
+class NoGrounder:
+    """What a model set has when no grounding model is configured: every question is answered
+    with what is missing, so an operation that needs one fails saying how to fix it."""
 
-    def matches(self, obj) -> bool:
-        return all(want is None or want == have for want, have in (
-            (self.shape, obj.shape), (self.color, obj.color), (self.size, obj.size),
-            (self.row, obj.row), (self.column, obj.column)))
-
-
-ROW_WORDS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
-COLUMN_WORDS = {"left": "left", "right": "right"}
-CENTRE_WORDS = ("center", "centre", "middle")
-ALL_WORDS = ("all", "every", "both", "each")
-
-
-def parse_description(text: str) -> Query:
-    """Attributes and place of "the small red circle at the top left", "the blue squares", ..."""
-    from world.phrasings import COLOR_WORDS, SHAPE_WORDS, SIZE_WORDS
-
-    words = re.findall(r"[a-z]+", text.lower())
-    found: dict[str, str] = {}
-    plural = any(w in ALL_WORDS for w in words)
-    for key, table in (("shape", SHAPE_WORDS), ("color", COLOR_WORDS), ("size", SIZE_WORDS)):
-        for name, synonyms in table.items():
-            for synonym in synonyms:
-                if " " in synonym:
-                    continue  # "round shape" adds nothing the single words miss
-                forms = {synonym, synonym + "s", synonym + "es"} if key == "shape" else {synonym}
-                hit = forms & set(words)
-                if hit:
-                    found[key] = name
-                    plural |= key == "shape" and any(h != synonym for h in hit)
-    row = next((ROW_WORDS[w] for w in words if w in ROW_WORDS), None)
-    column = next((COLUMN_WORDS[w] for w in words if w in COLUMN_WORDS), None)
-    if any(w in CENTRE_WORDS for w in words):
-        # "in the center" is the middle cell; "top center" only fixes the column.
-        column = column or "center"
-        row = row or ("middle" if column == "center" else None)
-    return Query(found.get("shape"), found.get("color"), found.get("size"), row, column, plural)
-
-
-class WorldGrounder:
-    """The shapes world's grounding tool: the world's detector, read against a description."""
+    REASON = ("no grounding model is configured, and this needs one to find objects in an "
+              "image; give a grounder (ModelSet(..., grounder=...)) or choose a domain that "
+              "brings one")
 
     def locate(self, image: Image.Image, description: str) -> list[np.ndarray]:
-        from world.detect import detect
+        from pipelines.errors import ModelUnavailable
 
-        query = parse_description(description)
-        if query == Query(plural=query.plural):
-            raise ValueError("names no shape, colour, size or place; describe the object, "
-                             "e.g. 'the red circle'")
-        detection = detect(image)
-        matches = [d for d in detection.objects if query.matches(d.obj)]
-        seen = ", ".join(d.obj.describe() + " at the " + " ".join(d.obj.place)
-                         for d in detection.objects) or "nothing"
-        if not matches:
-            raise ValueError(f"no object in the image matches it (the image shows: {seen})")
-        if len(matches) > 1 and not query.plural:
-            raise ValueError(f"{len(matches)} objects match it (the image shows: {seen}); add a "
-                             "size, colour or place to pick one, or say 'all'")
-        return [d.mask for d in matches]
+        raise ModelUnavailable(self.REASON, "grounder")
 
     def objects(self, image: Image.Image) -> list[np.ndarray]:
-        from world.detect import detect
+        from pipelines.errors import ModelUnavailable
 
-        return detect(image).masks
+        raise ModelUnavailable(self.REASON, "grounder")
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:

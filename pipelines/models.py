@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # The shapes-world models Atelier ships, by role.
 SHIPPED = {"base": "shapes-sd", "edit": "shapes-ip2p", "clip": "shapes-clip"}
+SHIPPED_DOMAIN = "shapes"
 SHIPPED_HINT = ("it ships in the models/ folder of Atelier's source tree (or set ATELIER_MODELS "
                 "to a folder that holds it); or choose another model by hub id or local folder")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -50,6 +51,9 @@ class ModelConfig:
     dtype: str | None = None    # None: float16 on CUDA, float32 elsewhere
     cpu_offload: bool = False   # keep models on the CPU, moving each to the GPU while it runs
     share_edit_components: bool = True
+    # The kind of picture the set makes, naming a domain (agent/domains): "shapes" for the
+    # shipped models; None for any other set (the general domain).
+    domain: str | None = None
 
     def __post_init__(self):
         if self.dtype is not None and self.dtype not in DTYPES:
@@ -59,7 +63,8 @@ class ModelConfig:
     def shipped(cls, root: str | Path, **overrides) -> "ModelConfig":
         """The shipped shapes-world models in `root`, with any role or setting overridden."""
         root = Path(root)
-        config = cls(**{role: str(root / name) for role, name in SHIPPED.items()})
+        config = cls(**{role: str(root / name) for role, name in SHIPPED.items()},
+                     domain=SHIPPED_DOMAIN)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -241,9 +246,11 @@ class ModelSet:
 
     @property
     def grounder(self) -> "Grounder":
+        """The grounding tool the set was given (its domain's); without one, a NoGrounder
+        that says what is missing."""
         def make():
-            from pipelines.grounding import WorldGrounder
-            return WorldGrounder()
+            from pipelines.grounding import NoGrounder
+            return NoGrounder()
 
         return self._grounder.get(make)
 

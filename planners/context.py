@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from world.captions import PLACE_NAMES
-from world.scene import BACKGROUNDS, COLORS, SHAPES, SIZES, Obj, Scene, column_of, row_of
 
 from .plan import Plan
 
 OBJECT_ID = re.compile(r"^obj_[0-9]{1,4}$")
 HISTORY_BUDGET = 2000  # characters of conversation shown verbatim; older turns are summarised
+
+# The cells of a 3 x 3 grid over the image, keyed by (row, column): the words for where an
+# object is, in any picture.
+ROWS = ("top", "middle", "bottom")
+COLUMNS = ("left", "center", "right")
+PLACE_NAMES: dict[tuple[str, str], str] = {
+    ("top", "left"): "top left", ("top", "center"): "top", ("top", "right"): "top right",
+    ("middle", "left"): "left", ("middle", "center"): "center", ("middle", "right"): "right",
+    ("bottom", "left"): "bottom left", ("bottom", "center"): "bottom",
+    ("bottom", "right"): "bottom right",
+}
+
+
+def place_name(x: float, y: float) -> str:
+    """The grid cell of a point in 0..1 (y down): "top left", "center", ..."""
+    return PLACE_NAMES[(ROWS[min(int(y * 3), 2)], COLUMNS[min(int(x * 3), 2)])]
 
 
 class ImageInfo(BaseModel):
@@ -32,14 +44,16 @@ class ImageInfo(BaseModel):
 
 
 class SceneObject(BaseModel):
-    """One object the grounding tool read from the current image."""
+    """One object read from the current image: what it is, in the domain's words, and where.
+    `attributes` holds what a domain's reader names separately (the shapes world: shape,
+    colour and size); `score` is the reader's confidence, where it gives one."""
 
     model_config = ConfigDict(extra="forbid")
     id: str
-    shape: Literal[SHAPES]
-    color: Literal[tuple(COLORS)]
-    size: Literal[tuple(SIZES)]
+    name: str = Field(min_length=1, max_length=200, description="e.g. 'small red circle'")
     box: list[float] = Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] in 0..1")
+    score: float | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -54,35 +68,20 @@ class SceneObject(BaseModel):
 
     @property
     def place(self) -> str:
-        """The WORLD.md cell name of the centre: "top left", "center", "bottom" ..."""
-        x, y = self.centre
-        return PLACE_NAMES[(row_of(y), column_of(x))]
-
-    def to_obj(self) -> Obj:
-        x, y = self.centre
-        # A triangle's box is shorter than its side; its centre is still the box centre.
-        return Obj(self.shape, self.color, self.size, round(x, 4), round(y, 4))
+        """The cell of a 3 x 3 grid that holds the centre: "top left", "center", "bottom" ..."""
+        return place_name(*self.centre)
 
     def describe(self) -> str:
-        return f"{self.size} {self.color} {self.shape}"
+        return self.name
 
 
 class SceneReading(BaseModel):
+    """What a domain's reader saw in the current image: its objects and, where the reader
+    names one, its background."""
+
     model_config = ConfigDict(extra="forbid")
-    background: Literal[tuple(BACKGROUNDS)] = "white"
+    background: str | None = None
     objects: list[SceneObject] = Field(default_factory=list)
-
-    @classmethod
-    def from_scene(cls, scene: Scene) -> "SceneReading":
-        """Ids obj_1, obj_2 ... in the order the scene lists its objects (the detector lists
-        them in reading order, so ids are stable for the same image)."""
-        return cls(background=scene.background, objects=[
-            SceneObject(id=f"obj_{i}", shape=o.shape, color=o.color, size=o.size,
-                        box=[round(v, 4) for v in o.box])
-            for i, o in enumerate(scene.objects, 1)])
-
-    def to_scene(self) -> Scene:
-        return Scene(tuple(o.to_obj() for o in self.objects), self.background)
 
     def get(self, object_id: str) -> SceneObject:
         for o in self.objects:
@@ -92,10 +91,11 @@ class SceneReading(BaseModel):
                        f"{', '.join(o.id for o in self.objects) or 'no objects'}")
 
     def render(self) -> str:
-        lines = [f"background: {self.background}"]
+        lines = [f"background: {self.background}"] if self.background else []
         for o in self.objects:
             box = ", ".join(f"{v:.2f}" for v in o.box)
-            lines.append(f"{o.id}: {o.describe()} at the {o.place}, box [{box}]")
+            score = f", score {o.score:.2f}" if o.score is not None else ""
+            lines.append(f"{o.id}: {o.describe()} at the {o.place}, box [{box}]{score}")
         if not self.objects:
             lines.append("(no objects)")
         return "\n".join(lines)
@@ -161,15 +161,6 @@ class PlanningContext(BaseModel):
                              f"images ({', '.join(ids) or 'none'}); add an ImageInfo for it")
 
     # --- building ---------------------------------------------------------------------
-    @classmethod
-    def from_scene(cls, scene: Scene, request: str = "", image_id: str = "img_1",
-                   **fields) -> "PlanningContext":
-        """A context whose current image shows `scene` (one image, no history)."""
-        from world.captions import caption
-
-        return cls(request=request, images=[ImageInfo(id=image_id, caption=caption(scene))],
-                   current_image=image_id, scene=SceneReading.from_scene(scene), **fields)
-
     def for_request(self, request: str) -> "PlanningContext":
         return self.model_copy(update={"request": request})
 
@@ -179,9 +170,6 @@ class PlanningContext(BaseModel):
 
     def exemplar_ids(self) -> list[str]:
         return [e.id for e in self.exemplars]
-
-    def current_scene(self) -> Scene | None:
-        return self.scene.to_scene() if self.scene is not None else None
 
     def history_text(self, budget: int = HISTORY_BUDGET) -> str:
         """The newest turns verbatim within `budget` characters; the older ones summarised

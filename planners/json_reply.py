@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pipelines.spec import OpSpec
 
     from .context import PlanningContext
-    from .plan import PlanResult
+    from .plan import PlannerOperation, PlanResult
 
 
 def parse_json_reply(text: str) -> tuple[dict | None, str | None]:
@@ -57,12 +57,13 @@ def parse_json_reply(text: str) -> tuple[dict | None, str | None]:
 
 def read_reply(data, request: str, context: "PlanningContext | None",
                operations: "Mapping[str, OpSpec] | None" = None,
-               expand_edits: bool = True) -> "PlanResult":
+               planner_operations: "Mapping[str, PlannerOperation] | None" = None
+               ) -> "PlanResult":
     """A model's reply (parsed from JSON) as a plan: a clarify reply becomes NotUnderstood;
-    an edit_objects step is expanded into registered operations; the plan is validated
-    against the registry. Raises PlanError with words for the model."""
+    steps of `planner_operations` (a domain's, such as edit_objects) are expanded into
+    registered operations; the plan is validated against the registry. Raises PlanError with
+    words for the model."""
     from .plan import NotUnderstood, validate_plan
-    from .scene_edits import expand
 
     if isinstance(data, dict) and data.get("action") == "clarify":
         question = str(data.get("question") or data.get("rationale") or "").strip()
@@ -70,6 +71,6 @@ def read_reply(data, request: str, context: "PlanningContext | None",
                              message=question or "the model could not plan this request")
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "question"}
-    if expand_edits:
-        data = expand(data, context)
+    for operation in (planner_operations or {}).values():
+        data = operation.expand(data, context)
     return validate_plan(data, context, operations)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError,
                       ValidationInfo, field_validator, model_validator)
@@ -31,6 +32,17 @@ if TYPE_CHECKING:  # context imports this module
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 ACTIONS = ("run", "undo", "redo")
 
+
+
+@dataclass(frozen=True)
+class PlannerOperation:
+    """An operation only planners write (a domain's, such as the shapes domain's
+    edit_objects): shown to the model beside the registry's, and expanded before validation
+    by `expand(reply, context) -> reply`, which replaces its steps with registered ones and
+    raises PlanError with words for the model when it cannot."""
+
+    spec: OpSpec
+    expand: Callable[[Any, "PlanningContext | None"], Any]
 
 class PlanError(Exception):
     """A plan the model got wrong. `problems` lists each mistake in words the model can act

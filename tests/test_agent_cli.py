@@ -20,7 +20,7 @@ import pytest
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.commands.chat import Chat
+from agent.interfaces.commands.chat import Chat
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def env(home: Path, models: Path | None = None) -> dict:
 
 
 def atelier(*args: str, home: Path, models: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "agent.interfaces.cli", *args], cwd=REPO,
                           env=env(home, models), capture_output=True, text=True, timeout=300)
 
 
@@ -136,7 +136,7 @@ class Lines:
 
 def test_sigkill_during_a_chat_turn_keeps_every_completed_turn(tmp_path, tiny_models):
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "chat", "--session", "c", "--seed", "1"], cwd=REPO,
+        [sys.executable, "-m", "agent.interfaces.cli", "chat", "--session", "c", "--seed", "1"], cwd=REPO,
         env=env(tmp_path, tiny_models), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True, bufsize=1)
     lines = Lines(process.stdout)

@@ -15,13 +15,21 @@ from langchain_core.messages import AIMessage
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.checks import WorldChecker, compose_constraints, read_composition
-from agent.events import Correction, ImageMade, PlanMade, TurnDone
-from agent.orchestrator import Corrector, Limits, attempt_seed
+from world.checking import WorldChecker, compose_constraints, read_composition
+from agent.turn.events import Correction, ImageMade, PlanMade, TurnDone
+from agent.turn.orchestrator import Corrector, Limits, attempt_seed
 from planners.plan import Plan, Step
 from world.check import Relation
 from world.render import render
 from world.scene import Scene
+
+
+def shapes_models(config):
+    """A model set that finds objects as the shapes world does."""
+    from pipelines.models import ModelSet
+    from world.grounding import WorldGrounder
+
+    return ModelSet(config, grounder=WorldGrounder())
 
 RIGHT_OF = "a red circle to the right of a blue square"
 
@@ -210,7 +218,7 @@ def test_a_multi_step_plan_chains_its_images(tmp_path):
 def test_exemplars_are_retrieved_for_a_step_that_asks(tmp_path, tmp_path_factory):
     import tiny_clip
     from index.collection import Collection, read_captions
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
     from index.embedder import Embedder
     from index.store import IndexStore
     from retrieval.retriever import Retriever
@@ -243,40 +251,45 @@ def test_seeds_are_derived_per_round_step_and_attempt():
 
 
 def test_the_corrector_ladder():
-    from agent.checks import Verdict
+    from agent.turn.checks import Verdict
+    from world.correcting import WorldCorrections
+
+    shapes = WorldCorrections()
 
     step = Step(op="generate", args={"prompt": "a red circle", "guidance": 5.0})
     failed = Verdict(False, "world", ("colour",), kinds=frozenset({"attribute"}))
-    assert Corrector().next(step, 2, failed, {"generate"})[0] == "seed"
-    strategy, stronger, _ = Corrector().next(step, 3, failed, {"generate"})
+    assert Corrector(corrections=shapes).next(step, 2, failed, {"generate"})[0] == "seed"
+    strategy, stronger, _ = Corrector(corrections=shapes).next(step, 3, failed, {"generate"})
     assert strategy == "guidance" and stronger.args.guidance == 7.5
-    strategy, layout, _ = Corrector().next(step, 4, failed, {"generate"})
+    strategy, layout, _ = Corrector(corrections=shapes).next(step, 4, failed, {"generate"})
     assert strategy == "op" and layout.op == "layout"
     assert layout.args.objects[0].phrase == "a large red circle"
     misplaced = Verdict(False, "world", ("place",), kinds=frozenset({"place"}))
-    assert Corrector().next(step, 2, misplaced, {"generate"})[0] == "op"
+    assert Corrector(corrections=shapes).next(step, 2, misplaced, {"generate"})[0] == "op"
     # A count miss: laid out at once for several objects, after seed and guidance for one.
     miscounted = Verdict(False, "world", ("count",), kinds=frozenset({"count"}))
     three = Step(op="generate", args={"prompt": "three red circles", "guidance": 5.0})
-    assert Corrector().next(three, 2, miscounted, {"generate"})[0] == "op"
-    assert Corrector().next(step, 2, miscounted, {"generate"})[0] == "seed"
-    assert Corrector().next(step, 3, miscounted, {"generate"})[0] == "guidance"
-    assert Corrector().next(step, 4, miscounted, {"generate"})[1].op == "layout"
+    assert Corrector(corrections=shapes).next(three, 2, miscounted, {"generate"})[0] == "op"
+    assert Corrector(corrections=shapes).next(step, 2, miscounted, {"generate"})[0] == "seed"
+    assert Corrector(corrections=shapes).next(step, 3, miscounted, {"generate"})[0] == "guidance"
+    assert Corrector(corrections=shapes).next(step, 4, miscounted, {"generate"})[1].op == "layout"
     count_and_place = Verdict(False, "world", ("count", "place"),
                               kinds=frozenset({"count", "place"}))
-    assert Corrector().next(step, 2, count_and_place, {"generate"})[0] == "op"
+    assert Corrector(corrections=shapes).next(step, 2, count_and_place, {"generate"})[0] == "op"
     # An edit the checker can read the scene of switches to a placed inpaint at attempt 3.
-    scene = Scene.from_dict({"objects": [{"shape": "circle", "color": "red", "size": "small",
-                                          "x": 0.3, "y": 0.3}]})
+    scene = {"objects": [{"shape": "circle", "color": "red", "size": "small", "x": 0.3, "y": 0.3}]}
     edit = Step(op="edit", args={"instruction": "make the red circle green"}, inputs=["img_1"])
-    assert Corrector().next(edit, 2, failed, {"edit"}, scene)[0] == "seed"
-    strategy, placed, _ = Corrector().next(edit, 3, failed, {"edit"}, scene)
+    assert Corrector(corrections=shapes).next(edit, 2, failed, {"edit"}, scene)[0] == "seed"
+    strategy, placed, _ = Corrector(corrections=shapes).next(edit, 3, failed, {"edit"}, scene)
     assert strategy == "op" and placed.op == "inpaint" and placed.inputs == ["img_1"]
     assert placed.args.objects[0].phrase == "a small green circle"
-    assert Corrector().next(edit, 3, failed, {"edit"}, None)[0] == "guidance"
+    assert Corrector(corrections=shapes).next(edit, 3, failed, {"edit"}, None)[0] == "guidance"
     # Guidance already at its bound: another seed instead.
     capped = Step(op="generate", args={"prompt": "a red circle", "guidance": 30.0})
-    assert Corrector().next(capped, 3, failed, {"generate"})[0] == "seed"
+    assert Corrector(corrections=shapes).next(capped, 3, failed, {"generate"})[0] == "seed"
+    # Without a domain's reader, only seeds and guidance: no switch of operation.
+    assert Corrector().next(step, 4, misplaced, {"generate"})[0] == "seed"
+    assert Corrector().next(edit, 3, failed, {"edit"}, scene)[0] == "guidance"
 
 
 def test_world_expectations_follow_the_planner_reading():
@@ -302,11 +315,11 @@ def test_events_of_a_turn_are_the_stream_the_store_keeps(tmp_path):
 def test_clip_checker_scores_the_step_text(tmp_path_factory):
     import tiny_clip
 
-    from agent.checks import ClipChecker
-    from pipelines.models import ModelConfig, ModelSet
+    from agent.turn.checks import ClipChecker
+    from pipelines.models import ModelConfig
 
     root = tiny_clip.shared_models(tmp_path_factory)
-    models = ModelSet(ModelConfig(base="unused", clip=str(root / "shapes-clip"), device="cpu"))
+    models = shapes_models(ModelConfig(base="unused", clip=str(root / "shapes-clip"), device="cpu"))
     step = Step(op="generate", args={"prompt": "a red circle"})
     image = render(Scene())
     lenient = ClipChecker(models.clip, threshold=-1.0)

@@ -25,7 +25,7 @@ from world_runner import WorldRunner
 
 from agent.api import Atelier
 from agent.errors import UsageError
-from agent.script import MANIFEST, ScriptRun, parse_script
+from agent.engines.script import MANIFEST, ScriptRun, parse_script
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = '{"session": "s", "request": "a red circle"}'
@@ -199,7 +199,7 @@ def test_sigkill_mid_script_then_resume_loses_and_repeats_nothing(tmp_path, tiny
     script = write(tmp_path / "turns.jsonl", *CRASH_SCRIPT)
     out = tmp_path / "out"
     env = atelier_env(tmp_path / "home", tiny_models)
-    command = [sys.executable, "-m", "agent.cli", "script", str(script), "--out", str(out)]
+    command = [sys.executable, "-m", "agent.interfaces.cli", "script", str(script), "--out", str(out)]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     kill_after_first_turn(process, out / MANIFEST, timeout=240)
@@ -257,7 +257,7 @@ def test_sigkill_mid_script_then_resume_loses_and_repeats_nothing(tmp_path, tiny
 def test_script_errors_exit_2_with_one_line(tmp_path):
     script = write(tmp_path / "turns.jsonl", GOOD, '{"session": "s"}')
     result = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "script", str(script), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "agent.interfaces.cli", "script", str(script), "--out", str(tmp_path / "o")],
         cwd=REPO, env={**os.environ, "ATELIER_HOME": str(tmp_path / "home"),
                        "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -14,8 +14,8 @@ from world_runner import WorldRunner
 
 from agent.api import Atelier
 from agent.errors import UsageError
-from agent.pnginfo import read_chunks
-from agent.store import StoreError, UnknownImage, UnknownSession
+from agent.sessions.pnginfo import read_chunks
+from agent.sessions.store import StoreError, UnknownImage, UnknownSession
 from world.render import render
 from world.scene import Obj, Scene
 
@@ -127,7 +127,7 @@ def test_an_abandoned_turn_leaves_the_session_as_it_was(atelier):
 
 
 def test_every_attempt_is_recorded_with_its_check(tmp_path):
-    from planners.rules import RulePlanner
+    from world.planning.rules import RulePlanner
 
     # Asked for red, the runner draws purple: no attempt can pass.
     with Atelier(home=tmp_path, models=WorldRunner(palette={"red": "purple"})) as atelier:
@@ -227,7 +227,7 @@ def test_a_mask_needs_an_image_of_its_size_and_some_white(atelier):
 
 def test_a_store_of_the_first_schema_opens_and_keeps_its_turns(tmp_path):
     """Schema 1 had no turns.error_class; opening such a store adds it and keeps every turn."""
-    from agent.store import SCHEMA, Store
+    from agent.sessions.store import SCHEMA, Store
 
     home = tmp_path / "old"
     (home / "images").mkdir(parents=True)

@@ -6,7 +6,7 @@ from langchain_core.messages import ToolMessage
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.tools import operation_tools
+from agent.interfaces.tools import operation_tools
 from pipelines.spec import OPERATIONS
 
 

@@ -6,7 +6,7 @@ for work that failed, and no traceback. Around every case sits a home that alrea
 session with an image and an image index: after the case, everything in it is still there,
 byte for byte (a refused input writes nothing at all; failed work only adds its failed turn).
 
-Command-line cases run `agent.cli.main` in this process (argparse's exits included), plus a
+Command-line cases run `agent.interfaces.cli.main` in this process (argparse's exits included), plus a
 few real subprocesses for what only a process shows (undecodable argv bytes, the exit status
 itself). Turns run on `WorldRunner` (tests/world_runner.py) and the index uses the tiny
 shapes-clip (tests/tiny_clip.py): nothing here loads a diffusion model.
@@ -29,10 +29,10 @@ import tiny_clip
 from PIL import Image
 from world_runner import WorldRunner
 
-from agent import cli
+from agent.interfaces import cli
 from agent.api import Atelier
 from agent.errors import AtelierError
-from agent.image_files import open_rgb
+from agent.sessions.image_files import open_rgb
 from index.store import IndexStore, index_root
 from planners.plan import Plan, Step
 from world.render import render
@@ -96,7 +96,7 @@ def world(tmp_path_factory):
     """A home with a saved session (one image) and a saved index, the tiny clip model as the
     models folder, and a folder of bad files."""
     from index.collection import Collection, read_captions
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
     from index.embedder import Embedder
 
     root = tmp_path_factory.mktemp("bad-input")
@@ -486,7 +486,7 @@ def atelier_process(args: list, home: Path, cwd: Path) -> subprocess.CompletedPr
     env = {**os.environ, "ATELIER_HOME": str(home), "PYTHONPATH": str(REPO),
            "OMP_NUM_THREADS": "1"}
     env.pop("ATELIER_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "agent.interfaces.cli", *args], cwd=cwd, env=env,
                           capture_output=True, timeout=120)
 
 

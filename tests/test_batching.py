@@ -14,13 +14,20 @@ import tiny_diffusion
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.batching import BatchScheduler
-from agent.script import ScriptRun, parse_script
+from agent.engines.batching import BatchScheduler
+from agent.engines.script import ScriptRun, parse_script
 from pipelines.base import StepInputs
 from pipelines.models import ModelConfig, ModelSet
 from pipelines.registry import build_adapter
 from world.render import render
 from world.scene import Obj, Scene
+
+
+def shapes_models(config: ModelConfig) -> ModelSet:
+    """A model set that finds objects as the shapes world does."""
+    from world.grounding import WorldGrounder
+
+    return ModelSet(config, grounder=WorldGrounder())
 
 SIZE = tiny_diffusion.SIZE
 
@@ -31,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def models(tiny_models):
-    return ModelSet(ModelConfig.shipped(tiny_models, device="cpu"))
+    return shapes_models(ModelConfig.shipped(tiny_models, device="cpu"))
 
 
 def pixels(image) -> np.ndarray:
@@ -193,7 +200,7 @@ def test_script_batches_sessions_with_the_same_turns_as_one_at_a_time(tmp_path):
     assert max(len(b) for b in runner.batches) > 1 and max(run.batch_sizes) > 1
     assert max(run.batch_sizes) <= 4
     # Every model call ran in the thread that reads the results, none in the workers: a
-    # second thread running torch kernels slows both (agent/batching.py).
+    # second thread running torch kernels slows both (agent/engines/batching.py).
     assert runner.threads == {"MainThread"}
 
     # Which calls share a batch depends on the script, not on thread timing.

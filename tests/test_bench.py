@@ -172,7 +172,7 @@ def test_unknown_suites_and_missing_models_are_refused(tmp_path, capsys):
 
 
 def test_atelier_bench_is_a_command():
-    from agent.cli import build_parser
+    from agent.interfaces.cli import build_parser
 
     args = build_parser().parse_args(["bench", "planner", "--quick"])
     assert args.suites == ["planner"] and args.quick and args.func.__name__ == "bench_command"

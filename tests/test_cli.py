@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 def atelier(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "ATELIER_HOME": str(home), "PYTHONPATH": str(REPO), **env}
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "agent.interfaces.cli", *args],
         cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
     )
 
@@ -30,7 +30,7 @@ def test_help_lists_the_commands(tmp_path):
 def test_help_imports_no_heavy_module(tmp_path):
     probe = (
         "import sys\n"
-        "from agent import cli\n"
+        "from agent.interfaces import cli\n"
         "try:\n"
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"

@@ -127,7 +127,7 @@ def test_a_scripts_workers_touching_the_runner_first_together_all_work(attempt):
     from pipelines.base import StepInputs
     from pipelines.spec import OPERATIONS
 
-    from agent.runner import PipelineRunner
+    from agent.turn.runner import PipelineRunner
 
     runner = PipelineRunner(ModelSet(ModelConfig.shipped(MODELS, device="cpu")))
     args = OPERATIONS["layout"].validate(
@@ -155,7 +155,7 @@ SCRIPT = [{"session": "h00", "request": "a red circle at the top left", "seed": 
 def test_a_batched_script_from_a_cold_start_runs_every_turn(tmp_path, attempt, monkeypatch):
     """The reported script, run as `atelier script s.jsonl --out run` runs it (--batch 8),
     each time on models nobody has loaded yet."""
-    from agent.script import ScriptRun, parse_script
+    from agent.engines.script import ScriptRun, parse_script
 
     monkeypatch.setenv("ATELIER_MODELS", str(MODELS))
     script = tmp_path / "s.jsonl"

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
 def setup(tmp_path_factory):
     """An index of FIRST demo scenes in a home, and MORE scenes to add to it."""
     from index.collection import Collection, read_captions
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
     from index.embedder import Embedder
 
     models = tiny_clip.shared_models(tmp_path_factory)
@@ -130,7 +130,7 @@ def test_sigkill_during_index_add_leaves_a_loadable_consistent_index(setup, mome
     root = index_root(home)
     env = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_MODELS": str(setup["models"]),
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "agent.cli", "index", "add", *map(str, paths[FIRST:])]
+    command = [sys.executable, "-m", "agent.interfaces.cli", "index", "add", *map(str, paths[FIRST:])]
     before = IndexStore.load(root)
 
     code = run_and_kill(command, env, root, scenes, moment)
@@ -146,7 +146,7 @@ def test_sigkill_during_index_add_leaves_a_loadable_consistent_index(setup, mome
         assert after.generation == before.generation + 1 and len(after) == FIRST + MORE
 
     # The next run finishes the job: every image once, none lost, and it searches.
-    from agent.cli import main
+    from agent.interfaces.cli import main
 
     monkeypatch.setenv("ATELIER_HOME", str(home))
     monkeypatch.setenv("ATELIER_MODELS", str(setup["models"]))

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from agent.api import Atelier
-from agent.demo import TURNS, background_instead, recolour_instead
-from agent.report import EMPTY_TILE, TILE, sheet_grid, tile_box
+from world.demo import TURNS, background_instead, recolour_instead
+from agent.reports.report import EMPTY_TILE, TILE, sheet_grid, tile_box
+from world.planning.scenes import context_for_scene
 
 REPO = Path(__file__).resolve().parents[1]
 FIVE_OPS = {"generate", "layout", "inpaint", "edit", "reference"}
@@ -40,7 +41,7 @@ def atelier(*args: str, home: Path, models: Path | None = None, timeout: int = 6
     environment.pop("ATELIER_MODELS", None)
     if models is not None:
         environment["ATELIER_MODELS"] = str(models)
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "agent.interfaces.cli", *args], cwd=REPO,
                           env=environment, capture_output=True, text=True, timeout=timeout)
 
 
@@ -127,7 +128,7 @@ def test_demo_runs_every_operation_and_writes_the_report(tmp_path, tiny_models):
 def test_demo_index_is_built_once_and_rebuilt_for_another_model(tmp_path, tiny_models):
     import tiny_clip
 
-    from agent.demo import DEMO_INDEX, demo_index
+    from world.demo import DEMO_INDEX, demo_index
     from index.embedder import Embedder
     from index.store import IndexStore, index_root
 
@@ -156,13 +157,12 @@ def test_demo_index_is_built_once_and_rebuilt_for_another_model(tmp_path, tiny_m
     ({"background": "gray", "objects": []}, "add a green square", "make the background black"),
 ])
 def test_rephrasings_name_what_the_image_shows(scene, recolour, background):
-    from planners.context import PlanningContext
     from planners.plan import Plan
-    from planners.rules import RulePlanner
+    from world.planning.rules import RulePlanner
     from world.scene import Scene
 
     scene = Scene.from_dict(scene)
-    context = PlanningContext.from_scene(scene)
+    context = context_for_scene(scene)
     assert recolour_instead(scene) == recolour
     assert background_instead(scene) == background
     for request, op in ((recolour, "inpaint"), (background, "edit")):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -17,15 +16,16 @@ from langchain_core.messages import AIMessage
 from pydantic import ValidationError
 
 from agent.errors import UsageError
-from agent.orchestrator import Limits, Orchestrator
-from agent.script import parse_script
-from agent.session import MAX_REQUEST_CHARS, read_request
+from agent.turn.orchestrator import Limits, Orchestrator
+from agent.engines.script import parse_script
+from agent.sessions.session import MAX_REQUEST_CHARS, read_request
 from pipelines.spec import OPERATIONS, explain
-from planners.context import ImageInfo, PlanningContext, SceneReading, Turn
+from planners.context import ImageInfo, PlanningContext, Turn
 from planners.llm import LLMPlanner, parse_json_reply
 from planners.plan import IMAGE_ID, NotUnderstood, Plan, PlanError, PlanningFailed, validate_plan
-from planners.rules import RulePlanner
+from world.planning.rules import RulePlanner
 from world.scene import Obj, Scene
+from world.planning.scenes import context_for_scene
 
 SCENE = Scene((Obj("circle", "red", "small", 0.25, 0.3), Obj("square", "blue", "large", 0.7, 0.65)))
 FUZZ = settings(max_examples=150, deadline=None,
@@ -34,7 +34,7 @@ FUZZ = settings(max_examples=150, deadline=None,
 
 def session_context() -> PlanningContext:
     """A context like a session's after three turns: two images, the second current."""
-    base = PlanningContext.from_scene(SCENE, image_id="img_2")
+    base = context_for_scene(SCENE, image_id="img_2")
     images = [ImageInfo(id="img_1", op="layout", caption="a red circle"), *base.images]
     history = [Turn(request="a red circle", image_id="img_1"),
                Turn(request="add a blue square", image_id="img_2"),
@@ -262,7 +262,7 @@ argv_word = st.one_of(
 @FUZZ
 @given(st.lists(argv_word, max_size=6))
 def test_any_command_line_parses_or_is_refused_in_one_line(argv):
-    from agent.cli import build_parser
+    from agent.interfaces.cli import build_parser
 
     assume(not {"-h", "--help"} & set(argv))
     err, out = io.StringIO(), io.StringIO()
@@ -305,7 +305,7 @@ def test_damaged_image_files_open_or_are_refused_quietly(tmp_path, capsys, image
                                                           flips, within, cut):
     import warnings
 
-    from agent.image_files import open_rgb
+    from agent.sessions.image_files import open_rgb
 
     data = bytearray(image_bytes[kind])
     for where, value in flips:  # damage mostly lands in the header, where parsers branch

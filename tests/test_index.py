@@ -330,7 +330,7 @@ def embedder(models):
 
 @pytest.fixture(scope="module")
 def scenes_folder(tmp_path_factory) -> Path:
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
 
     folder = tmp_path_factory.mktemp("scenes")
     write_demo_collection(folder, 20, seed=4)
@@ -395,13 +395,13 @@ def test_collection_refuses_another_embedder(tmp_path, embedder, scenes_folder):
 def atelier(*args: str, home: Path, models: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_MODELS": str(models),
            "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "agent.interfaces.cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
 def run_cli(monkeypatch, capsys, home: Path, models: Path, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (the models are imported already), as a user calls it."""
-    from agent.cli import main
+    from agent.interfaces.cli import main
 
     monkeypatch.setenv("ATELIER_HOME", str(home))
     monkeypatch.setenv("ATELIER_MODELS", str(models))

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.orchestrator import Limits
+from agent.turn.orchestrator import Limits
 from planners.llm import CALL_RETRIES, CALL_TIMEOUT_S, LLMPlanner, is_transient
 from planners.plan import Plan, PlannerUnavailable, Step
 
@@ -195,13 +195,14 @@ def test_the_plan_schema_has_its_own_ceilings():
 
 def test_the_llm_call_timeout_comes_from_the_environment(monkeypatch):
     from agent.api import make_planner
+    from agent.domains import get_domain
     from agent.errors import UsageError
 
-    chat = FlakyChat(script=[])
-    assert make_planner(chat).timeout == CALL_TIMEOUT_S
+    chat, shapes = FlakyChat(script=[]), get_domain("shapes")
+    assert make_planner(chat, shapes).timeout == CALL_TIMEOUT_S
     monkeypatch.setenv("ATELIER_LLM_TIMEOUT", "7.5")
-    assert make_planner(chat).timeout == 7.5
+    assert make_planner(chat, shapes).timeout == 7.5
     for bad in ("0", "-3", "soon", "inf", "nan"):
         monkeypatch.setenv("ATELIER_LLM_TIMEOUT", bad)
         with pytest.raises(UsageError, match="ATELIER_LLM_TIMEOUT.*positive number of seconds"):
-            make_planner(chat)
+            make_planner(chat, shapes)

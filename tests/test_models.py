@@ -12,6 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+
+def shapes_models(config):
+    """A model set that finds objects as the shapes world does."""
+    from pipelines.models import ModelSet
+    from world.grounding import WorldGrounder
+
+    return ModelSet(config, grounder=WorldGrounder())
+
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -70,18 +78,18 @@ def test_shapes_sd_draws_what_is_asked_and_its_vae_round_trips(text_to_image):
 
 def test_layout_places_each_object_in_its_box_with_the_shipped_model():
     from bench.pipelines import layout_quality
-    from pipelines.models import ModelConfig, ModelSet
+    from pipelines.models import ModelConfig
 
-    models = ModelSet(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
+    models = shapes_models(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
     # 95 to 97% of layouts measured right (bench.pipelines); 6 of 10 would be a regression.
     assert layout_quality(models, 10)["all_in_their_boxes"] >= 0.7
 
 
 def test_inpaint_recolours_an_object_by_placing_the_new_one_with_the_shipped_model():
     from bench.pipelines import inpaint_quality
-    from pipelines.models import ModelConfig, ModelSet
+    from pipelines.models import ModelConfig
 
-    models = ModelSet(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
+    models = shapes_models(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
     figures = inpaint_quality(models, 6)
     # 100% of 30 measured with the object placed, 27% with the region redrawn from the caption.
     assert figures["change_made"] >= 0.8 and figures["outside_mean_change"] == 0.0
@@ -104,13 +112,13 @@ def test_shapes_ip2p_loads_with_eight_input_channels_and_shares_weights_with_sha
 def test_invert_edit_recolours_an_object_where_it_was_with_the_shipped_model():
     from bench.pipelines import TOLERANCE, same_object
     from pipelines.base import StepInputs
-    from pipelines.models import ModelConfig, ModelSet
+    from pipelines.models import ModelConfig
     from pipelines.registry import build_adapter
     from world.detect import detect
     from world.render import render
     from world.scene import Obj, Scene
 
-    models = ModelSet(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
+    models = shapes_models(ModelConfig(base=str(MODELS / "shapes-sd"), device="cpu"))
     adapter = build_adapter("invert_edit", models)
     # Right of and below where the model draws "in the center" (still in that cell):
     # regenerated from the words alone, the recoloured triangle moves toward the middle by

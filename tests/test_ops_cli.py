@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import tiny_diffusion
-from agent import cli
+from agent.interfaces import cli
 from world.render import render
 from world.scene import Obj, Scene
 
@@ -42,7 +42,7 @@ def atelier(capsys, *argv) -> tuple[int, str, str]:
 def test_ops_lists_every_operation_without_loading_anything(tmp_path):
     probe = (
         "import sys\n"
-        "from agent import cli\n"
+        "from agent.interfaces import cli\n"
         "code = cli.main(['ops'])\n"
         "heavy = ['torch', 'diffusers', 'transformers', 'open_clip']\n"
         "print(','.join(name for name in heavy if name in sys.modules), file=sys.stderr)\n"

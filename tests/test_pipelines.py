@@ -18,6 +18,13 @@ from pipelines.spec import OPERATIONS
 from world.render import render
 from world.scene import Obj, Scene
 
+
+def shapes_models(config: ModelConfig) -> ModelSet:
+    """A model set that finds objects as the shapes world does."""
+    from world.grounding import WorldGrounder
+
+    return ModelSet(config, grounder=WorldGrounder())
+
 SIZE = tiny_diffusion.SIZE
 SCENE = Scene((Obj("circle", "red", "large", 0.3, 0.3), Obj("square", "blue", "small", 0.72, 0.7)))
 REFERENCE = Scene((Obj("triangle", "green", "large", 0.5, 0.5),), "gray")
@@ -33,7 +40,7 @@ def paths(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(paths):
-    return ModelSet(ModelConfig(base=str(paths["base"]), edit=str(paths["edit"]), device="cpu"))
+    return shapes_models(ModelConfig(base=str(paths["base"]), edit=str(paths["edit"]), device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +205,7 @@ def test_reference_equals_the_diffusers_img2img_pipeline(models, paths, image):
 def test_layout_uses_gligen_when_the_model_has_it(paths):
     from diffusers import StableDiffusionGLIGENPipeline
 
-    models = ModelSet(ModelConfig(base=str(paths["gligen"]), device="cpu"))
+    models = shapes_models(ModelConfig(base=str(paths["gligen"]), device="cpu"))
     objects = [{"phrase": "a red circle", "box": [0.1, 0.1, 0.4, 0.4]}]
     result = build_adapter("layout", models).run({"objects": objects, "steps": 2, "seed": 1})
     assert result.params_used["mechanism"] == "gligen"
@@ -213,9 +220,9 @@ def test_layout_uses_gligen_when_the_model_has_it(paths):
 
 
 def test_reference_uses_an_ip_adapter_only_while_it_runs(paths, image, tmp_path):
-    plain = ModelSet(ModelConfig(base=str(paths["base"]), device="cpu"))
+    plain = shapes_models(ModelConfig(base=str(paths["base"]), device="cpu"))
     folder = tiny_diffusion.write_ip_adapter(tmp_path, plain.base().unet)
-    models = ModelSet(ModelConfig(base=str(paths["base"]), device="cpu", ip_adapter=str(folder),
+    models = shapes_models(ModelConfig(base=str(paths["base"]), device="cpu", ip_adapter=str(folder),
                                   ip_adapter_weight="models/ip-adapter.safetensors"))
     unet = models.base().unet
     processors = {k: type(v) for k, v in unet.attn_processors.items()}
@@ -254,7 +261,7 @@ def test_all_adapters_share_the_base_weights(models):
 
 
 def test_nothing_loads_until_an_operation_runs(tmp_path):
-    models = ModelSet(ModelConfig(base=str(tmp_path / "nowhere"), device="cpu"))
+    models = shapes_models(ModelConfig(base=str(tmp_path / "nowhere"), device="cpu"))
     adapter = build_adapter("generate", models)  # no error yet: nothing is read
     with pytest.raises(ModelUnavailable, match=r"base model .*nowhere is missing"):
         adapter.run({"prompt": "a red circle"})
@@ -418,8 +425,8 @@ def test_layout_per_box_refuses_attention_guidance(models):
 
 
 def test_cleared_paints_objects_over_with_the_background():
-    from pipelines.grounding import WorldGrounder
     from pipelines.placement import cleared
+    from world.grounding import WorldGrounder
 
     scene = render(REFERENCE, SIZE)
     canvas, hole = cleared(scene, WorldGrounder().objects(scene))
@@ -479,7 +486,7 @@ def test_invert_edit_keeps_its_latents_float32_under_a_half_precision_model(path
                                                                            monkeypatch):
     import pipelines.invert_edit as invert_edit
 
-    half = ModelSet(ModelConfig(base=str(paths["base"]), device="cpu", dtype="bfloat16"))
+    half = shapes_models(ModelConfig(base=str(paths["base"]), device="cpu", dtype="bfloat16"))
     recorded, invert = [], invert_edit.invert
 
     def recording_invert(*args):
@@ -515,15 +522,15 @@ def test_model_configuration_errors_teach(paths, tmp_path):
     shipped = ModelConfig.shipped(tmp_path)
     assert shipped.base == str(tmp_path / "shapes-sd") and shipped.edit.endswith("shapes-ip2p")
     with pytest.raises(ModelUnavailable, match="shapes-sd is missing; it ships in the models/ folder"):
-        ModelSet(shipped).base()
+        shapes_models(shipped).base()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelUnavailable, match="has no model_index.json"):
-        ModelSet(ModelConfig(base=str(tmp_path / "empty"))).base()
-    not_ip2p = ModelSet(ModelConfig(base=str(paths["base"]), edit=str(paths["base"]), device="cpu"))
+        shapes_models(ModelConfig(base=str(tmp_path / "empty"))).base()
+    not_ip2p = shapes_models(ModelConfig(base=str(paths["base"]), edit=str(paths["base"]), device="cpu"))
     with pytest.raises(ModelUnavailable, match="not in InstructPix2Pix format: .*4 input channels"):
         not_ip2p.edit()
     with pytest.raises(ModelUnavailable, match="no edit model is configured"):
-        ModelSet(ModelConfig(base=str(paths["base"]), device="cpu")).edit()
+        shapes_models(ModelConfig(base=str(paths["base"]), device="cpu")).edit()
     with pytest.raises(ValueError, match="dtype 'half' is not one of"):
         ModelConfig(base="x", dtype="half")
 
@@ -540,4 +547,4 @@ def test_device_and_dtype_are_automatic_with_an_override():
         with pytest.raises(ModelUnavailable, match="device 'cuda' is not available here"):
             resolve_device("cuda")
         with pytest.raises(ModelUnavailable, match="cpu_offload .* turn cpu_offload off"):
-            ModelSet(ModelConfig(base="x", device="cpu", cpu_offload=True))
+            shapes_models(ModelConfig(base="x", device="cpu", cpu_offload=True))

@@ -43,12 +43,13 @@ def test_folder_loads_with_auto_classes_and_a_chat_template():
 
 def test_requests_through_the_hf_provider_give_valid_plans():
     pytest.importorskip("langchain_huggingface")
-    from planners.evaluate import evaluate, load_cases
+    from world.planning.evaluate import evaluate, load_cases
     from planners.llm import LLMPlanner
+    from world.planning.notes import llm_options
     from planners.providers import chat_model
 
     cases = {c.id: c for c in load_cases(CASES)}
-    planner = LLMPlanner(chat_model(f"hf:{MODEL}"))
+    planner = LLMPlanner(chat_model(f"hf:{MODEL}"), **llm_options())
     report = evaluate(planner, [cases[i] for i in CASE_IDS])
     assert report.first_valid >= len(CASE_IDS) - 1, report.failures  # 10 of 10 measured
     assert report.rate >= FLOOR, report.failures
@@ -57,7 +58,7 @@ def test_requests_through_the_hf_provider_give_valid_plans():
 def write_pairs(folder: Path, requests) -> None:
     """A training run's cached pairs: the rule planner's compact replies to `requests`."""
     from planners.context import PlanningContext
-    from planners.rules import RulePlanner
+    from world.planning.rules import RulePlanner
     from training.planner_data import prompt_text, reply_text, target_reply
 
     context = PlanningContext()
@@ -149,7 +150,7 @@ def test_no_evaluation_request_is_a_wrapped_request():
     """The training-only wrappers must not be templates the held-out split measures."""
     import re
 
-    from planners.evaluate import load_cases
+    from world.planning.evaluate import load_cases
     from training.planner_data import IMPERATIVE_WRAPPERS, REQUEST_WRAPPERS
 
     patterns = [re.compile(re.escape(w).replace(r"\{\}", ".+"), re.IGNORECASE)

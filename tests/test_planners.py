@@ -19,14 +19,15 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pipelines.spec import OPERATIONS, OpArgs, OpSpec
 from planners.cassette import CassetteChatModel, CassetteMiss
 from planners.context import Exemplar, ImageInfo, PlanningContext, Turn
-from planners.evaluate import compare, evaluate, load_cases, simulate
+from world.planning.evaluate import compare, evaluate, load_cases, simulate
 from planners.llm import LLMPlanner, parse_json_reply
 from planners.plan import (NotUnderstood, Plan, PlanError, PlanningFailed, Step,
                            operations_text, plan_json_schema, validate_plan)
 from planners.providers import ProviderError, chat_model, parse_spec
-from planners.rules import CHOICES, RulePlanner
+from world.planning.rules import CHOICES, RulePlanner
 from world.check import relation_holds
 from world.scene import SIZES, Obj, Scene, valid_layout
+from world.planning.scenes import context_for_scene
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "data" / "planner_cases.jsonl"
@@ -35,13 +36,20 @@ GOOD = {"rationale": "one red circle, no place: generate", "action": "run",
         "steps": [{"op": "generate", "args": {"prompt": "a red circle"}}]}
 
 
+def shapes_llm(model, **settings):
+    """An LLM planner told what the shapes domain tells it (notes, worked examples)."""
+    from world.planning.notes import llm_options
+
+    return LLMPlanner(model, **{**llm_options(), **settings})
+
+
 @pytest.fixture(scope="module")
 def cases():
     return load_cases(CASES)
 
 
 def scene_context(**fields) -> PlanningContext:
-    return PlanningContext.from_scene(SCENE, **fields)
+    return context_for_scene(SCENE, **fields)
 
 
 # --- plans --------------------------------------------------------------------------------
@@ -150,11 +158,8 @@ def test_case_file_covers_every_operation_and_turn(cases):
 
 
 def test_case_file_is_what_the_script_makes(cases):
-    sys.path.insert(0, str(REPO / "tests" / "data"))
-    try:
-        import make_planner_cases
-    finally:
-        sys.path.pop(0)
+    import make_planner_cases
+
     made = [json.loads(json.dumps(c.to_dict(), sort_keys=True)) for c in make_planner_cases.build()]
     assert made == [json.loads(line) for line in CASES.read_text().splitlines()]
 
@@ -203,7 +208,7 @@ def test_a_size_the_image_does_not_show_is_read_loosely_when_one_object_fits():
         "a large green square", [round(v, 4) for v in SCENE.objects[1].box])
     # Two red circles, neither large: which one stays a question.
     twins = Scene((Obj("circle", "red", "small", 0.25, 0.3), Obj("circle", "red", "small", 0.7, 0.7)))
-    asked = RulePlanner().plan("make the large red circle green", PlanningContext.from_scene(twins))
+    asked = RulePlanner().plan("make the large red circle green", context_for_scene(twins))
     assert isinstance(asked, NotUnderstood) and "I see no large red circle" in asked.message
 
 
@@ -233,7 +238,7 @@ def test_it_and_the_other_one_follow_the_conversation():
     planner = RulePlanner()
     first = planner.plan("make the red circle green", scene_context())
     after = Scene((SCENE.objects[0].replace(color="green"), SCENE.objects[1]))
-    context = PlanningContext.from_scene(after, history=[Turn(request="make the red circle green",
+    context = context_for_scene(after, history=[Turn(request="make the red circle green",
                                                               plan=first, image_id="img_1")])
     it = planner.plan("now make it bigger", context)
     assert "large green circle" in it.steps[0].args.prompt
@@ -317,7 +322,7 @@ def text_model(*replies: str) -> GenericFakeChatModel:
 
 def test_structured_reply_gives_a_plan_with_the_raw_reply_kept():
     model = ToolCallModel(script=[GOOD])
-    planner = LLMPlanner(model)
+    planner = shapes_llm(model)
     assert planner.structured_model is not None
     plan = planner.plan("a red circle")
     assert plan.steps[0].args.prompt == "a red circle"
@@ -328,7 +333,7 @@ def test_structured_reply_gives_a_plan_with_the_raw_reply_kept():
 
 
 def test_model_without_structured_output_is_read_from_text():
-    planner = LLMPlanner(text_model("Here is the plan:\n```json\n" + json.dumps(GOOD) + "\n```"))
+    planner = shapes_llm(text_model("Here is the plan:\n```json\n" + json.dumps(GOOD) + "\n```"))
     assert planner.structured_model is None
     assert "matching this JSON schema" in planner.system_prompt()
     assert planner.plan("a red circle").steps[0].op == "generate"
@@ -345,7 +350,7 @@ def bad(**step) -> dict:
     (json.dumps(bad(op="reference", args={"prompt": "x", "reference": "img_7"})), "img_7"),
 ])
 def test_one_repair_round_shows_the_model_its_mistake(first, problem):
-    planner = LLMPlanner(text_model(first, json.dumps(GOOD)))
+    planner = shapes_llm(text_model(first, json.dumps(GOOD)))
     plan = planner.plan("a red circle", scene_context())
     assert plan.steps[0].op == "generate"
     assert problem in " ".join(planner.attempts[0].problems)
@@ -355,7 +360,7 @@ def test_one_repair_round_shows_the_model_its_mistake(first, problem):
 def test_repair_round_with_a_structured_model():
     model = ToolCallModel(script=[bad(op="inpaint", args={"prompt": "x", "target": "the circle"},
                                       inputs=["img_4"]), GOOD])
-    plan = LLMPlanner(model).plan("a red circle", scene_context())
+    plan = shapes_llm(model).plan("a red circle", scene_context())
     assert plan.steps[0].op == "generate"
     repair = model.calls[1][-1]
     assert isinstance(repair, HumanMessage) and "img_4" in repair.content
@@ -363,7 +368,7 @@ def test_repair_round_with_a_structured_model():
 
 
 def test_a_second_bad_reply_is_a_clear_failure():
-    planner = LLMPlanner(text_model("no plan here", "still no plan"))
+    planner = shapes_llm(text_model("no plan here", "still no plan"))
     with pytest.raises(PlanningFailed) as caught:
         planner.plan("a red circle")
     assert "after 2 attempt(s)" in str(caught.value)
@@ -372,17 +377,17 @@ def test_a_second_bad_reply_is_a_clear_failure():
 
 def test_clarify_is_not_understood():
     reply = {"rationale": "unclear", "action": "clarify", "steps": [], "question": "Which one?"}
-    result = LLMPlanner(ToolCallModel(script=[reply])).plan("make it nicer")
+    result = shapes_llm(ToolCallModel(script=[reply])).plan("make it nicer")
     assert isinstance(result, NotUnderstood) and result.message == "Which one?"
 
 
 def test_current_image_is_attached_for_models_that_take_images():
     model = ToolCallModel(script=[GOOD, GOOD])
     context = scene_context().model_copy(update={"current_png": b"\x89PNG fake"})
-    LLMPlanner(model, attach_image=True).plan("a red circle", context)
+    shapes_llm(model, attach_image=True).plan("a red circle", context)
     content = model.calls[0][1].content
     assert content[1] == {"type": "image", "base64": "iVBORyBmYWtl", "mime_type": "image/png"}
-    LLMPlanner(model).plan("a red circle", context)  # no profile: text only
+    shapes_llm(model).plan("a red circle", context)  # no profile: text only
     assert isinstance(model.calls[1][1].content, str)
 
 
@@ -395,16 +400,16 @@ def test_json_is_found_in_chatty_replies():
 
 def test_cassette_records_then_replays_offline_exactly(tmp_path):
     path = tmp_path / "plans.json"
-    recorded = LLMPlanner(CassetteChatModel.wrap(ToolCallModel(script=[GOOD]), path)).plan(
+    recorded = shapes_llm(CassetteChatModel.wrap(ToolCallModel(script=[GOOD]), path)).plan(
         "a red circle")
-    text_recorded = LLMPlanner(CassetteChatModel.wrap(text_model(json.dumps(GOOD)), path),
+    text_recorded = shapes_llm(CassetteChatModel.wrap(text_model(json.dumps(GOOD)), path),
                                structured=False).plan("one more")
-    replayed = LLMPlanner(CassetteChatModel.replay(path)).plan("a red circle")
+    replayed = shapes_llm(CassetteChatModel.replay(path)).plan("a red circle")
     assert replayed == recorded
-    assert LLMPlanner(CassetteChatModel.replay(path), structured=False).plan("one more") == text_recorded
+    assert shapes_llm(CassetteChatModel.replay(path), structured=False).plan("one more") == text_recorded
     assert len(json.loads(path.read_text())["entries"]) == 2
     with pytest.raises(CassetteMiss, match="no recorded reply"):
-        LLMPlanner(CassetteChatModel.replay(path)).plan("a blue square")
+        shapes_llm(CassetteChatModel.replay(path)).plan("a blue square")
 
 
 # --- providers and the command line -------------------------------------------------------
@@ -424,7 +429,7 @@ def test_missing_provider_package_is_a_clear_error(monkeypatch):
 
 def atelier_plan(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "ATELIER_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", "plan", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "agent.interfaces.cli", "plan", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -441,7 +446,7 @@ def test_cli_prints_a_plan_as_json_for_a_scene(tmp_path):
 
 
 def test_restore_is_guided_by_what_the_person_says_the_image_shows():
-    context = PlanningContext.from_scene(Scene(objects=(Obj("circle", "blue", "small", 0.5, 0.5),),
+    context = context_for_scene(Scene(objects=(Obj("circle", "blue", "small", 0.5, 0.5),),
                                                background="gray"))
     told = RulePlanner().plan("restore this picture of a small red circle at the top left on a "
                               "white background", context)
@@ -451,3 +456,17 @@ def test_restore_is_guided_by_what_the_person_says_the_image_shows():
     # Nothing said: what the detector reads in the damaged image guides it.
     plain = RulePlanner().plan("sharpen it", context)
     assert plain.steps[0].args.prompt == "a small blue circle in the center, on a gray background"
+
+
+def test_an_object_drawn_at_the_edge_is_edited_with_a_box_inside_the_canvas():
+    """A model may draw an object closer to the edge than the world's sampler puts one; the
+    edit's boxes stay in 0..1 (this once ended the turn with a ValidationError)."""
+    edge = Scene((Obj("circle", "red", "large", 0.5, 0.1), Obj("square", "blue", "small", 0.9, 0.95)))
+    for request in ("make the circle green", "make the square yellow", "remove the circle",
+                    "make the circle small"):
+        plan = RulePlanner().plan(request, context_for_scene(edge))
+        assert isinstance(plan, Plan), (request, plan)
+        boxes = [o.box for s in plan.steps for o in getattr(s.args, "objects", [])]
+        boxes += [b for s in plan.steps if isinstance(getattr(s.args, "target", None), list)
+                  for b in s.args.target]
+        assert boxes and all(0 <= v <= 1 for box in boxes for v in box), (request, boxes)

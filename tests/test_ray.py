@@ -28,8 +28,8 @@ from killing import kill_after_first_turn
 from PIL import Image, ImageDraw
 
 from agent.api import Atelier
-from agent.cli import main
-from agent.script import MANIFEST, ScriptRun, parse_script
+from agent.interfaces.cli import main
+from agent.engines.script import MANIFEST, ScriptRun, parse_script
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -132,7 +132,7 @@ def assert_same_run(out: Path, reference: Path) -> None:
 def test_turns_copied_between_stores_are_the_same_turns(tmp_path):
     from world_runner import WorldRunner
 
-    from agent.store import StoreError
+    from agent.sessions.store import StoreError
 
     image = Image.new("RGB", (64, 64), "black")
     ImageDraw.Draw(image).rectangle((8, 8, 30, 30), fill="blue")
@@ -173,7 +173,7 @@ def test_a_killed_ray_run_resumes_with_every_line_once(local_ray, script, refere
     out = tmp_path / "out"
     env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home"),
            "ATELIER_MODELS": str(tiny_models), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "agent.cli", "script", str(script), "--out", str(out),
+    command = [sys.executable, "-m", "agent.interfaces.cli", "script", str(script), "--out", str(out),
                "--engine", "ray", "--address", local_ray, "--workers", "2", "--threads", "1"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
@@ -227,7 +227,7 @@ def test_an_unreachable_address_is_one_line(script, tmp_path):
     env = {**os.environ, "ATELIER_HOME": str(tmp_path / "home")}
     for args in (["script", str(script), "--out", str(tmp_path / "out")],
                  ["index", "build", str(script.parent)]):
-        result = subprocess.run([sys.executable, "-m", "agent.cli", *args, "--engine", "ray",
+        result = subprocess.run([sys.executable, "-m", "agent.interfaces.cli", *args, "--engine", "ray",
                                  "--address", "127.0.0.1:9"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 1, result.stderr
@@ -247,7 +247,7 @@ def clip_models(tmp_path_factory) -> Path:
 def images(tmp_path_factory) -> Path:
     """Demo scenes with their scenes.jsonl captions, a caption file beside one image (it wins
     over the listing) and one image twice (indexed once)."""
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
 
     folder = tmp_path_factory.mktemp("images")
     write_demo_collection(folder, 18, seed=4)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from index.collection import Collection, read_captions
-from index.demo import write_demo_collection
+from world.demo_collection import write_demo_collection
 from index.errors import IndexInputError
 from index.metadata import Item
 from index.store import IndexStore

@@ -30,10 +30,10 @@ from pydantic import ValidationError
 from world_runner import WorldRunner
 
 from agent.api import Atelier
-from agent.display import event_lines, failure_line
-from agent.events import ExemplarsRetrieved, TurnFailed
-from agent.pnginfo import read_chunks
-from agent.store import StoreError, UnknownImage
+from agent.reports.display import event_lines, failure_line
+from agent.turn.events import ExemplarsRetrieved, TurnFailed
+from agent.sessions.pnginfo import read_chunks
+from agent.sessions.store import StoreError, UnknownImage
 from planners.plan import Plan, Step
 from world.render import render
 from world.scene import Obj, Scene
@@ -275,7 +275,7 @@ POISONED_CAPTIONS = [
 @pytest.fixture
 def poisoned_index(tmp_path, tmp_path_factory):
     from index.collection import Collection
-    from index.demo import write_demo_collection
+    from world.demo_collection import write_demo_collection
     from index.embedder import Embedder
     from index.store import IndexStore
     from retrieval.retriever import Retriever

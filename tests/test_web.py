@@ -29,7 +29,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="the web extra is no
 pytest.importorskip("gradio", reason="the web extra is not installed")
 httpx = pytest.importorskip("httpx")
 
-from agent.web import MAX_UPLOAD_SIDE, mask_from, serve  # noqa: E402
+from agent.interfaces.web import MAX_UPLOAD_SIDE, mask_from, serve  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.timeout(180),
@@ -230,8 +230,8 @@ def test_a_painted_region_is_all_that_changes(page, tmp_path):
 
 
 def test_the_panels_list_exemplars_checks_and_corrections(tmp_path):
-    from agent.events import CheckResult, Correction, ExemplarsRetrieved
-    from agent.web import Panels
+    from agent.turn.events import CheckResult, Correction, ExemplarsRetrieved
+    from agent.interfaces.web import Panels
 
     exemplar = tmp_path / "ref.png"
     render(Scene((Obj("triangle", "red", "small", 0.5, 0.5),))).save(exemplar)
@@ -307,7 +307,7 @@ def test_the_page_in_headless_chromium(page):
 # --- the command ---------------------------------------------------------------------------------
 
 def test_the_cli_does_not_import_gradio_until_the_page_starts():
-    code = ("import sys, agent.cli; agent.cli.build_parser(); "
+    code = ("import sys, agent.interfaces.cli; agent.interfaces.cli.build_parser(); "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
@@ -328,7 +328,7 @@ def start_web(home: Path, port: int, models: Path | None = None):
         environment["ATELIER_MODELS"] = str(models)
     # Ctrl-C reaches it as at a terminal, even when the tests run in the background, where the
     # shell has the children ignore SIGINT and Python then never raises KeyboardInterrupt.
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "web", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "agent.interfaces.cli", "web", "--port", str(port)],
                                cwd=REPO, env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -365,7 +365,7 @@ def test_atelier_web_serves_the_page_until_ctrl_c(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/config", timeout=30).json()["title"] == "Atelier"
         # A second page cannot take the same port; it says so in one line.
-        second = subprocess.run([sys.executable, "-m", "agent.cli", "web", "--port", str(port)],
+        second = subprocess.run([sys.executable, "-m", "agent.interfaces.cli", "web", "--port", str(port)],
                                 cwd=REPO, capture_output=True, text=True, timeout=120,
                                 env={**os.environ, "ATELIER_HOME": str(tmp_path / "home"),
                                      "PYTHONPATH": str(REPO)})
@@ -397,7 +397,7 @@ def test_atelier_web_runs_turns_on_the_models(tmp_path, tiny_models):
 def test_first_requests_at_once_on_a_cold_server_all_run(tmp_path, tiny_models, attempt):
     """A fresh server loads its models as it starts; four pages that send their first request
     at that moment all get images, with no second load beside the first."""
-    from agent.orchestrator import Limits
+    from agent.turn.orchestrator import Limits
 
     # Random weights never pass a check: no corrections or re-plans, so the test is about
     # loading, not about retries.

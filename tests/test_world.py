@@ -1,4 +1,4 @@
-"""The shapes world against WORLD.md: renderer, detector, sampler, phrasings, edits, checker."""
+"""The shapes world against world/WORLD.md: renderer, detector, sampler, phrasings, edits, checker."""
 from __future__ import annotations
 
 import json
@@ -538,3 +538,21 @@ def test_constraint_json_round_trip():
         constraint_from_dict({"type": "count", "n": 1, "hue": "red"})
     with pytest.raises(ValueError):
         Exists(color="magenta")
+
+
+def test_the_contract_in_the_repository_states_the_worlds_numbers():
+    """world/WORLD.md is the world's contract, which other tools check images against; the
+    numbers in world/scene.py are its numbers."""
+    from pathlib import Path
+
+    from world.scene import BACKGROUNDS, CENTRE_RANGE, COLORS, MIN_GAP_PX, SIZES
+
+    text = (Path(__file__).resolve().parents[1] / "world" / "WORLD.md").read_text()
+    for name, rgb in COLORS.items():
+        assert re.search(rf"\|\s*{name}\s*\|\s*\({', '.join(map(str, rgb))}\)", text), name
+    for name, rgb in BACKGROUNDS.items():
+        assert f"`{name}` ({', '.join(map(str, rgb))})" in text, name
+    assert f"`small` = bounding box side {SIZES['small']}" in text
+    assert f"`large` = {SIZES['large']}" in text
+    assert f"[{CENTRE_RANGE[0]}, {CENTRE_RANGE[1]}]" in text
+    assert f"at least {MIN_GAP_PX} px" in text

@@ -3,13 +3,9 @@ training.clip.prepare_folder) with seeded random weights, in a models folder lai
 the shipped one, so `Embedder.shipped(folder)` and ATELIER_MODELS load it the normal way."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-# training/ is a folder of the source tree, not part of the installed package.
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def write_models(root: Path, seed: int = 0) -> Path:

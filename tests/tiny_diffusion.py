@@ -4,15 +4,9 @@ settings (v-prediction, zero terminal SNR, trailing timesteps) and an InstructPi
 64 x 64 pixels over 4 x 8 x 8 latents, loaded through the normal loading path."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
-
-# training/ is a folder of the source tree, not part of the installed package.
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 SIZE = 64
 CONTEXT_LENGTH = 16

@@ -2,7 +2,7 @@
 the agent where the diffusion model is not the point.
 
 It is a real executor, not a mock: the scene an operation should produce comes from the
-planners' simulator (planners.evaluate.simulate, the same definition of "exact" the planner
+planners' simulator (world.planning.evaluate.simulate, the same definition of "exact" the planner
 benchmark uses) and is drawn by the world's renderer (world.render), so the world's detector
 and checker judge its images exactly as they judge a model's. Tests can switch on two
 failure modes the trained text-to-image model is known to have (shared/NOTES.md: places are
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pipelines.base import StepResult
 from pipelines.errors import InputError
+from world.planning.scenes import context_for_scene
 
 
 class WorldRunner:
@@ -39,7 +40,7 @@ class WorldRunner:
 
     def run(self, op, args, inputs, seed):
         from planners.context import PlanningContext
-        from planners.evaluate import SimulationError, simulate
+        from world.planning.evaluate import SimulationError, simulate
         from planners.plan import Plan, Step
         from world.detect import detect
         from world.render import render
@@ -52,7 +53,7 @@ class WorldRunner:
                               timings={"total": 0.0})
         if op == "inpaint" and inputs.mask is not None:
             return self._masked(args, inputs, seed)
-        context = (PlanningContext.from_scene(detect(inputs.image).scene)
+        context = (context_for_scene(detect(inputs.image).scene)
                    if inputs.image is not None else PlanningContext())
         step = Step(op=op, args=args.model_dump())
         try:
@@ -74,7 +75,7 @@ class WorldRunner:
         from PIL import Image
 
         from planners.context import PlanningContext
-        from planners.evaluate import SimulationError, simulate
+        from world.planning.evaluate import SimulationError, simulate
         from planners.plan import Plan, Step
         from world.render import render
 

@@ -175,7 +175,7 @@ def prompt_accuracy(pipe, prompts, steps: int = 20, guidance: float = 5.0, batch
 def edit_accuracy(pipe, n: int = 300, steps: int = 20, guidance: float = 5.0,
                   image_guidance: float = 1.5, seed: int = HELD_OUT_SEED + 3, batch: int = 10,
                   kinds: list[str] | None = None) -> dict:
-    """Edit success per WORLD.md (the asked change made, everything else kept), per kind
+    """Edit success per world/WORLD.md (the asked change made, everything else kept), per kind
     (all of the world's edit kinds in turn, or only `kinds`)."""
     from world.check import check, constraints_for_edit
     from world.edits import EDIT_KINDS, sample_edit

@@ -162,8 +162,9 @@ def plan_text(model, tokenizer, prompt: str, max_new_tokens: int = 400) -> str:
 
 def score(model, tokenizer, cases) -> tuple[float, float]:
     """(plan accuracy, valid first replies) of greedy replies on `cases`."""
-    from planners.evaluate import compare
+    from world.planning.evaluate import compare
     from planners.json_reply import parse_json_reply, read_reply
+    from world.planning.scene_edits import PLANNER_OPERATIONS
     from planners.plan import PlanError
     from training.planner_data import prompt_text
 
@@ -173,7 +174,7 @@ def score(model, tokenizer, cases) -> tuple[float, float]:
         context = case.context.for_request(case.request)
         data, _ = parse_json_reply(plan_text(model, tokenizer, prompt_text(case.context, case.request)))
         try:
-            result = read_reply(data, case.request, context)
+            result = read_reply(data, case.request, context, None, PLANNER_OPERATIONS)
         except PlanError:
             continue
         valid += 1
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    from planners.evaluate import load_cases
+    from world.planning.evaluate import load_cases
 
     held = [c for c in load_cases(CASES) if c.split == "heldout"]
     held = random.Random(1).sample(held, min(args.eval_cases, len(held)))

@@ -1,12 +1,12 @@
 """Training pairs for the shapes planner: (planning context, request) -> (reasoning, JSON plan).
 
-Requests come from the same generators as tests/data/planner_cases.jsonl, with other seeds and
-only the templates of its "main" split: the held-out phrasing families, sentence frames and
-edit styles never appear here, so the held-out split measures phrasings the model did not see.
+Requests come from the generators of tests/data/planner_cases.jsonl (world/planning/cases.py),
+with other seeds and only the templates of its "main" split: its held-out phrasing families,
+sentence frames and edit styles never appear here, so that split measures unseen phrasings.
 About two in five requests come inside a training-only wrapper ("ok, ...", "would you ...?"),
 none of them an evaluation template, and pasting a reference has cases of its own on varied
 pictures. Each target is the RulePlanner's plan for the request, kept only when it satisfies
-the case's exact expected semantics (planners/evaluate.py), written compactly: a short
+the case's exact expected semantics (world/planning/evaluate.py), written compactly: a short
 rationale (what is asked, which operation, why), steps without per-step reasons, numbers to two
 decimals, so a small model has short, regular sequences to learn.
 """
@@ -14,14 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Why each operation, said the same way every time. Edits of named objects (edit_objects) have
 # none: their rationale already says what each object becomes, and every token of a reply is a
@@ -58,7 +52,7 @@ def target_reply(result, request: str = "", context=None) -> dict:
     """The compact reply the model learns for a planner result (Plan or NotUnderstood).
     Edits of the current scene name objects by id (edit_objects) when `context` is given."""
     from planners.plan import NotUnderstood
-    from planners.scene_edits import edit_objects_reply
+    from world.planning.scene_edits import edit_objects_reply
 
     if isinstance(result, NotUnderstood):
         question = _first_sentence(result.message)
@@ -126,20 +120,20 @@ def generate_cases(seed: int, scale: int = 1, multi_turn_scale: int = 1):
     """Cases of the main split's templates, from generators seeded with `seed`; multi-turn
     follow-ups `multi_turn_scale` times as many (which object "it" is takes more examples to
     learn than a one-turn edit)."""
-    sys.path.insert(0, str(ROOT / "tests" / "data"))
-    import make_planner_cases as make
+    from world.planning.cases import (MAIN_FAMILIES, MAIN_FRAMES, MAIN_STYLES, edit_cases,
+                                      multi_turn_cases, other_cases, phrasing_cases)
 
     rng = np.random.default_rng(seed)
     cases = []
-    cases += make.phrasing_cases(rng, 160 * scale, make.MAIN_FAMILIES, make.MAIN_FRAMES, "main",
-                                 with_image_every=8)
-    cases += make.edit_cases(rng, 160 * scale, make.MAIN_STYLES, "main")
-    cases += make.multi_turn_cases(rng, 40 * scale * multi_turn_scale, "main")
+    cases += phrasing_cases(rng, 160 * scale, MAIN_FAMILIES, MAIN_FRAMES, "main",
+                            with_image_every=8)
+    cases += edit_cases(rng, 160 * scale, MAIN_STYLES, "main")
+    cases += multi_turn_cases(rng, 40 * scale * multi_turn_scale, "main")
     # Its own stream, so that the other counts leave these cases as they are.
     compose_rng = np.random.default_rng([seed, 2])
     for _ in range(scale):
-        cases += make.other_cases(rng, "main")
-        cases += compose_cases(compose_rng, make, 12)
+        cases += other_cases(rng, "main")
+        cases += compose_cases(compose_rng, 12)
     return cases
 
 
@@ -149,12 +143,14 @@ COMPOSE_CELLS = (("top", "left"), ("top", "right"), ("bottom", "left"), ("bottom
                  ("top", "center"), ("bottom", "center"), ("middle", "left"), ("middle", "right"))
 
 
-def compose_cases(rng, make, n: int):
+def compose_cases(rng, n: int):
     """Pasting a reference image into a place of the current picture, on varied pictures: the
     evaluation set's few compose requests all come on one picture, which made them the same
     prompt every seed, so the pairs held four of them whatever the number of seeds."""
-    from planners.evaluate import Case, Expected
+    from world.planning.evaluate import Case, Expected
     from world.check import Exists, Preserved
+    from world.exemplars import EXEMPLAR_OBJECTS, EXEMPLARS
+    from world.planning.cases import with_images
     from world.phrasings import PLACE_WORDS
     from world.sample import sample_scene
 
@@ -166,19 +162,20 @@ def compose_cases(rng, make, n: int):
         place = str(rng.choice([p for p in PLACE_WORDS[cell] if not p.startswith("near")]))
         request = str(rng.choice(COMPOSE_VERBS)).format(ref=f"ref_{ref + 1}", place=place)
         expect = Expected("plan", [["compose"]],
-                          [Exists(*make.EXEMPLAR_OBJECTS[ref], None, *cell),
+                          [Exists(*EXEMPLAR_OBJECTS[ref], None, *cell),
                            *(Preserved.of(o) for o in scene.objects)],
                           reference=f"ref_{ref + 1}")
         cases.append(Case(f"train-compose-{k:03d}", "main", "op:compose",
-                          make.with_images(scene, make.EXEMPLARS), request, expect))
+                          with_images(scene, EXEMPLARS), request, expect))
     return cases
 
 
 def build_pairs(seed: int, scale: int = 1, multi_turn_scale: int = 1) -> list[tuple[str, str]]:
     """(prompt, reply) pairs whose RulePlanner target is right by the case's semantics."""
-    from planners.evaluate import compare
+    from world.planning.evaluate import compare
     from planners.json_reply import read_reply
-    from planners.rules import RulePlanner
+    from world.planning.scene_edits import PLANNER_OPERATIONS
+    from world.planning.rules import RulePlanner
 
     planner = RulePlanner()
     wrapper_rng = np.random.default_rng([seed, 1])
@@ -192,7 +189,7 @@ def build_pairs(seed: int, scale: int = 1, multi_turn_scale: int = 1) -> list[tu
         reply = target_reply(result, case.request, context)
         if reply["action"] != "clarify":
             # The compact form must still be a plan that means the same.
-            plan = read_reply(reply, case.request, context)
+            plan = read_reply(reply, case.request, context, None, PLANNER_OPERATIONS)
             if compare(plan, case.expect, context):
                 continue
         request = case.request

@@ -1,1 +1,1 @@
-"""The shapes world: Atelier's embedded default domain (see WORLD.md)."""
+"""The shapes world: Atelier's embedded default domain (see world/WORLD.md)."""

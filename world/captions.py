@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .scene import Obj, Scene
 
-# The nine cells of WORLD.md, keyed by (row, column).
+# The nine cells of world/WORLD.md, keyed by (row, column).
 PLACE_NAMES: dict[tuple[str, str], str] = {
     ("top", "left"): "top left", ("top", "center"): "top", ("top", "right"): "top right",
     ("middle", "left"): "left", ("middle", "center"): "center", ("middle", "right"): "right",

@@ -1,6 +1,6 @@
 """The checker: does a scene (usually one the detector read from an image) satisfy a request?
 
-A request is a list of constraints in WORLD.md's terms: counts, objects with attributes and
+A request is a list of constraints in world/WORLD.md's terms: counts, objects with attributes and
 places, relations between two objects, the background, and, after an edit, preservation of
 every object the edit did not name. `check` returns the failures in words; an empty list means
 the image is correct for the request.
@@ -29,7 +29,7 @@ RELATION_WORDS = {"left_of": "left of", "right_of": "right of", "above": "above"
 
 
 def relation_holds(a: Obj, b: Obj, relation: str) -> bool:
-    """WORLD.md: `A left of B` when A's centre is left of B's by at least 0.1 of the side
+    """world/WORLD.md: `A left of B` when A's centre is left of B's by at least 0.1 of the side
     (with a hair of slack, so 0.3 -> 0.4 counts despite float rounding)."""
     margin = RELATION_MARGIN - 1e-9
     if relation == "left_of":

@@ -1,4 +1,4 @@
-"""Scene -> 128 x 128 RGB image, exactly per WORLD.md (edges antialiased by supersampling)."""
+"""Scene -> 128 x 128 RGB image, exactly per world/WORLD.md (edges antialiased by supersampling)."""
 from __future__ import annotations
 
 from PIL import Image, ImageDraw

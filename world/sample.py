@@ -1,9 +1,9 @@
-"""Seeded random scenes that obey every WORLD.md placement rule."""
+"""Seeded random scenes that obey every world/WORLD.md placement rule."""
 from __future__ import annotations
 
 import numpy as np
 
-from .scene import (BACKGROUNDS, CENTRE_RANGE, COLORS, MAX_OBJECTS, SHAPES, SIZES, Obj, Scene,
+from .scene import (CENTRE_RANGE, COLORS, MAX_OBJECTS, SHAPES, SIZES, Obj, Scene,
                     boxes_clear, inside_canvas)
 
 # "Background mostly white": the other two appear now and then.

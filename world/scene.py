@@ -1,6 +1,6 @@
 """Scene types of the shapes world, with the world's exact numbers.
 
-The numbers here are the contract other tools check images against: keep them as WORLD.md
+The numbers here are the contract other tools check images against: keep them as world/WORLD.md
 states them.
 """
 from __future__ import annotations
@@ -160,7 +160,7 @@ def inside_canvas(box: tuple[float, float, float, float]) -> bool:
 
 
 def valid_layout(objects) -> bool:
-    """WORLD.md's placement rules: inside the canvas, centres in range, no two objects close."""
+    """world/WORLD.md's placement rules: inside the canvas, centres in range, no two objects close."""
     lo, hi = CENTRE_RANGE
     objects = list(objects)
     if not 1 <= len(objects) <= MAX_OBJECTS:

@@ -2,6 +2,8 @@
 
     python tests/data/make_conversations.py        # rewrites the file; same output every run
 
+It imports only the installed packages (`pip install -e .`), so it runs from any directory.
+
 Each session opens with a request for a new picture (a phrasing of a sampled scene, with the
 constraints it states) and goes on with two edit instructions, each drawn for the scene the
 previous turn asked for. The file keeps the intended scenes so a judge can find, in whatever
@@ -10,18 +12,14 @@ image the previous turn really made, the objects each edit names (bench/conversa
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from world.check import constraints_to_json  # noqa: E402
-from world.edits import sample_edit  # noqa: E402
-from world.phrasings import sample_phrasing  # noqa: E402
-from world.sample import sample_scene  # noqa: E402
+from world.check import constraints_to_json
+from world.edits import sample_edit
+from world.phrasings import sample_phrasing
+from world.sample import sample_scene
 
 OUT = Path(__file__).with_name("conversations.jsonl")
 SESSIONS = 36

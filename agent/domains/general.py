@@ -1,0 +1,93 @@
+"""The general domain: any model set that is not the shapes world's.
+
+Until model-based grounding and checking land, it plans offline with the instruction planner
+(planners/instructions.py), judges images by CLIP similarity where the set has a CLIP (else
+not at all) and says so in every turn's report, and has no grounding tool: operations that
+must find objects (per-box layout, inpaint by description, compose) say that one is missing.
+It never reads images with the shapes world's detector.
+"""
+from __future__ import annotations
+
+from agent.domains import Domain
+
+NOTES = """\
+Notes on the images: photographs or artwork at the model's native size, anything a text
+prompt can describe. Boxes are [x0, y0, x1, y1] in 0..1 with y growing downward; places are
+the cells of a 3 x 3 grid (top left ... bottom right).
+- A new picture of one subject, or with no stated places: generate, with the request as a
+  rich prompt (subject, setting, light, style).
+- Several objects at stated places: layout, one phrase and box per object.
+- Changing the current image: edit with an instruction ("make the sky stormy"), or inpaint
+  a region with the prompt of the whole new picture when only part should change.
+- Nothing to draw can be read from the request: ask (action clarify).
+"""
+
+
+def _examples() -> list[tuple[str, str]]:
+    """Worked examples for photographs: (context as the model reads it, reply)."""
+    import json
+
+    from planners.context import ImageInfo, PlanningContext, SceneObject, SceneReading
+
+    cases = [
+        (PlanningContext(), "a lighthouse at dusk", {
+            "rationale": "One subject with no stated places: a text prompt is enough, written "
+                         "out with the setting and the light.",
+            "action": "run", "steps": [{"op": "generate", "args": {
+                "prompt": "a lighthouse on a rocky coast at dusk, warm light in the lamp room, "
+                          "calm sea, photograph"}}]}),
+        (PlanningContext(), "a cat on a sofa and a lamp to its right", {
+            "rationale": "Two objects and a relation: a layout gives each its own box, the lamp "
+                         "right of the cat, both standing on the same floor line.",
+            "action": "run", "steps": [{"op": "layout", "args": {
+                "objects": [{"phrase": "a cat sitting on a sofa", "box": [0.08, 0.35, 0.58, 0.9]},
+                            {"phrase": "a floor lamp", "box": [0.66, 0.12, 0.9, 0.9]}],
+                "background_prompt": "a cosy living room"}}]}),
+    ]
+    current = PlanningContext(
+        images=[ImageInfo(id="img_1", op="generate", caption="a red sailboat on a lake")],
+        current_image="img_1", scene=SceneReading(objects=[SceneObject(
+            id="obj_1", name="sailboat", box=[0.3, 0.35, 0.62, 0.8], score=0.91)]))
+    cases += [
+        (current, "make the sails white", {
+            "rationale": "img_1 is the current image and the request changes one part of it; "
+                         "an instruction edit keeps the rest.",
+            "action": "run", "steps": [{"op": "edit", "args": {"instruction": "make the sails "
+                                                                "white"}, "inputs": ["img_1"]}]}),
+        (current, "undo that", {"rationale": "You asked to undo the last change.",
+                                "action": "undo", "steps": []}),
+        (PlanningContext(), "make it look nicer", {
+            "rationale": "The request does not say what to draw or what to change.",
+            "action": "clarify", "steps": [],
+            "question": "What should the picture show, or what should change in it?"}),
+    ]
+    return [(context.for_request(request).render(), json.dumps(reply))
+            for context, request, reply in cases]
+
+
+def _llm_options() -> dict:
+    return {"domain_notes": NOTES, "examples": _examples()}
+
+
+def _rule_planner():
+    from planners.instructions import InstructionPlanner
+
+    return InstructionPlanner()
+
+
+def _checker(runner):
+    from agent.turn.checks import ClipChecker, NoChecker
+
+    models = getattr(runner(), "models", None)
+    if models is not None and models.config.clip:
+        return ClipChecker(models.clip)
+    return NoChecker()
+
+
+def domain() -> Domain:
+    return Domain(
+        name="general", description="any model set: photographs and art at the model's size",
+        rule_planner=_rule_planner, llm_options=_llm_options,
+        checker=_checker,
+        checks_notice=("checked by CLIP similarity at most: the general domain has no "
+                       "detector yet, so objects, counts and places are not verified"))

@@ -1,0 +1,128 @@
+"""Domains are plugins (agent/domains): the shapes world is one, found by name; the general
+domain serves any other model set and runs with the world unable to load."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.api import Atelier
+from agent.domains import available, choose, get_domain
+from agent.errors import UsageError
+from pipelines.models import ModelConfig
+from planners.context import PlanningContext, ImageInfo
+from planners.instructions import InstructionPlanner
+from planners.plan import NotUnderstood, Plan
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+
+
+def test_both_domains_are_registered_and_unknown_names_are_refused():
+    assert {"shapes", "general"} <= set(available())
+    assert get_domain("shapes").name == "shapes" and get_domain("general").name == "general"
+    with pytest.raises(UsageError, match="domain 'photos' is not known; the domains are: "
+                                         "general, shapes"):
+        get_domain("photos")
+
+
+def test_the_domain_is_asked_for_else_from_the_environment_else_the_model_sets(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.delenv("ATELIER_DOMAIN", raising=False)
+    assert choose(None, None) == "general" and choose(None, "shapes") == "shapes"
+    assert choose("general", "shapes") == "general"
+    monkeypatch.setenv("ATELIER_DOMAIN", "general")
+    assert choose(None, "shapes") == "general" and choose("shapes", None) == "shapes"
+    monkeypatch.delenv("ATELIER_DOMAIN")
+    # The shipped models declare their domain; any other set is general, whatever its folder.
+    assert ModelConfig.shipped(MODELS).domain == "shapes"
+    elsewhere = ModelConfig(base=str(MODELS / "shapes-sd"), clip=str(MODELS / "shapes-clip"))
+    with Atelier(home=tmp_path / "a", models=elsewhere, retriever=None) as atelier:
+        assert atelier.domain().name == "general"
+        assert type(atelier.checker()).__name__ == "ClipChecker"
+        assert type(atelier.planner()).__name__ == "InstructionPlanner"
+    with Atelier(home=tmp_path / "b", retriever=None) as atelier:
+        assert atelier.domain().name == "shapes"
+        assert type(atelier.checker()).__name__ == "WorldChecker"
+    with Atelier(home=tmp_path / "c", retriever=None, domain="general") as atelier:
+        assert atelier.domain().name == "general"
+        # No grounding tool: an operation that needs one says what is missing.
+        from pipelines.errors import ModelUnavailable
+
+        with pytest.raises(ModelUnavailable, match="no grounding model is configured"):
+            atelier.runner().models.grounder.objects(None)
+
+
+def test_the_instruction_planner_generates_edits_and_moves_back():
+    planner = InstructionPlanner()
+    first = planner.plan("a lighthouse at dusk, oil painting")
+    assert isinstance(first, Plan) and first.steps[0].op == "generate"
+    assert first.steps[0].args.prompt == "a lighthouse at dusk, oil painting"
+    context = PlanningContext(images=[ImageInfo(id="img_1")], current_image="img_1")
+    edit = planner.plan("make the sky stormy", context)
+    assert edit.steps[0].op == "edit" and edit.steps[0].inputs == ["img_1"]
+    assert edit.steps[0].args.instruction == "make the sky stormy"
+    assert planner.plan("a sailboat", context).steps[0].op == "generate"
+    assert planner.plan("undo that", context).action == "undo"
+    assert planner.plan("redo", context).action == "redo"
+    assert isinstance(planner.plan("!!! 123"), NotUnderstood)
+
+
+SCRIPT = [{"session": "g1", "request": "a lighthouse at dusk", "seed": 3},
+          {"session": "g1", "request": "make it red"},
+          {"session": "g1", "request": "undo"},
+          {"session": "g2", "request": "a red circle at the top left", "seed": 4},
+          {"session": "g2", "request": "make the circle green"}]
+
+
+def test_the_general_domain_runs_a_script_with_the_world_unable_to_load(tmp_path):
+    shadow = tmp_path / "shadow" / "world"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("no shapes world here")\n')
+    script = tmp_path / "turns.jsonl"
+    script.write_text("".join(json.dumps(line) + "\n" for line in SCRIPT))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow"), "ATELIER_HOME": str(tmp_path),
+           "ATELIER_MODELS": str(MODELS), "OMP_NUM_THREADS": "1"}
+    env.pop("ATELIER_DOMAIN", None)
+    run = subprocess.run([sys.executable, "-m", "agent.interfaces.cli", "script", str(script), "--out",
+                          str(tmp_path / "out"), "--domain", "general"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    entries = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open()]
+    assert [e["ok"] for e in entries] == [True] * 5
+    ops = [[s["op"] for s in e["plan"]["steps"]] for e in entries]
+    assert ops == [["generate"], ["edit"], [], ["generate"], ["edit"]]
+    assert entries[2]["image"] == entries[0]["image"]          # undo went back
+    ran = [e for e in entries if e["plan"]["steps"]]
+    assert all("general domain has no detector" in e["note"] for e in ran)
+    # Its checks are CLIP's, never the world's reader.
+    assert "world" not in run.stdout + run.stderr.replace("shapes world here", "")
+
+
+def test_an_unknown_domain_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "ATELIER_HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "agent.interfaces.cli", "plan", "a red circle", "--domain",
+                          "photos"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "atelier: error: domain 'photos' is not known; the domains are: general, shapes"]
+
+
+def test_the_general_domains_worked_examples_are_valid_plans():
+    from planners.json_reply import read_reply
+    from planners.plan import NotUnderstood
+
+    options = get_domain("general").llm_options()
+    assert "photographs" in options["domain_notes"] and len(options["examples"]) == 5
+    for context_text, reply in options["examples"]:
+        data = json.loads(reply)
+        current = "img_1" if "Current image: img_1" in context_text else None
+        context = (PlanningContext(images=[ImageInfo(id="img_1")], current_image=current)
+                   if current else PlanningContext())
+        result = read_reply(data, "request", context)
+        assert isinstance(result, (Plan, NotUnderstood)), (context_text, result)
+    assert "shapes world" not in options["domain_notes"]
