@@ -109,8 +109,11 @@ class Atelier:
                                else make_planner(self._llm, self.domain()))
 
     def runner(self):
-        return self._parts.get("runner", lambda: make_runner(self._models,
-                                                             self.domain().make_grounder()))
+        def make():
+            config = model_config(self._models)
+            return make_runner(self._models, self.domain().make_grounder(config))
+
+        return self._parts.get("runner", make)
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.runner().model_ids())
@@ -159,6 +162,17 @@ def declared_domain(models: Any) -> str | None:
         return SHIPPED_DOMAIN
     return getattr(getattr(models, "config", models), "domain", None) or getattr(
         models, "domain", None)
+
+
+def model_config(models: Any):
+    """The ModelConfig `models` stands for, or None for a runner of its own."""
+    from pipelines.models import ModelConfig
+
+    if models is None:
+        return ModelConfig.shipped(models_dir())
+    if isinstance(models, (str, Path)):
+        return ModelConfig.shipped(Path(models).expanduser())
+    return models if isinstance(models, ModelConfig) else None
 
 
 def make_runner(models: Any, grounder: Any = None):

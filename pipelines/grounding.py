@@ -47,3 +47,31 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
     if pixels <= 0:
         return mask
     return ndimage.binary_dilation(mask, iterations=pixels)
+
+
+PLURAL_WORDS = ("all", "every", "both", "each")
+# What a cut-out of an image drawn alone is asked for: the detector finds "an object" in
+# nearly any picture of one thing.
+ANY_OBJECT = ("an object",)
+
+
+class ModelGrounder:
+    """Grounding through model eyes (pipelines/detection.py): a description is the detector's
+    query, each found object's mask the segmenter's. `objects()` asks for `object_queries`."""
+
+    def __init__(self, eyes, object_queries: tuple[str, ...] = ANY_OBJECT):
+        self.eyes = eyes
+        self.object_queries = object_queries
+
+    def locate(self, image: Image.Image, description: str) -> list[np.ndarray]:
+        found = self.eyes.find(image, [description])
+        if not found:
+            raise ValueError(f"the detector finds nothing that matches it above score "
+                             f"{self.eyes.threshold}; describe the object as it looks")
+        words = description.lower().split()
+        if not any(w in PLURAL_WORDS for w in words):
+            found = found[:1]  # one object asked for: the best match
+        return [d.mask for d in found]
+
+    def objects(self, image: Image.Image) -> list[np.ndarray]:
+        return [d.mask for d in self.eyes.find(image, list(self.object_queries))]

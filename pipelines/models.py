@@ -47,6 +47,10 @@ class ModelConfig:
     ip_adapter_weight: str = "models/ip-adapter_sd15.safetensors"
     ip_adapter_scale: float = 0.6
     controlnet: str | None = None
+    # Eyes for a domain without a reader of its own: an open-vocabulary detector
+    # (zero-shot-object-detection, e.g. OWLv2) and a SAM-format segmenter, folders or hub ids.
+    detector: str | None = None
+    segmenter: str | None = None
     device: str | None = None   # None: CUDA, else MPS, else CPU
     dtype: str | None = None    # None: float16 on CUDA, float32 elsewhere
     cpu_offload: bool = False   # keep models on the CPU, moving each to the GPU while it runs

@@ -98,7 +98,8 @@ def test_the_general_domain_runs_a_script_with_the_world_unable_to_load(tmp_path
     assert ops == [["generate"], ["edit"], [], ["generate"], ["edit"]]
     assert entries[2]["image"] == entries[0]["image"]          # undo went back
     ran = [e for e in entries if e["plan"]["steps"]]
-    assert all("general domain has no detector" in e["note"] for e in ran)
+    assert all("free-text prompt asks for (objects, counts, places) is not verified"
+               in e["note"] for e in ran)
     # Its checks are CLIP's, never the world's reader.
     assert "world" not in run.stdout + run.stderr.replace("shapes world here", "")
 

@@ -23,7 +23,7 @@ def _checker(runner):
     return WorldChecker()
 
 
-def _grounder():
+def _grounder(config):
     from .grounding import WorldGrounder
 
     return WorldGrounder()

@@ -35,8 +35,9 @@ class Domain:
     llm_options: Callable[[], dict] = dict
     # The checker for a model set: (runner getter) -> agent.turn.checks.Checker.
     checker: Callable[[Callable[[], Any]], Any] | None = None
-    # The grounding tool operations find objects with: () -> pipelines.grounding.Grounder.
-    grounder: Callable[[], Any] | None = None
+    # The grounding tool operations find objects with: (ModelConfig or None) ->
+    # pipelines.grounding.Grounder, or None where the set gives it nothing to see with.
+    grounder: Callable[[Any], Any] | None = None
     # A stored scene (what the checker's reader wrote) -> planners.context.SceneReading, and
     # its caption in words.
     scene_reading: Callable[[dict], Any] | None = None
@@ -53,8 +54,8 @@ class Domain:
 
         return self.checker(runner) if self.checker is not None else NoChecker()
 
-    def make_grounder(self):
-        return self.grounder() if self.grounder is not None else None
+    def make_grounder(self, config: Any = None):
+        return self.grounder(config) if self.grounder is not None else None
 
 
 def available() -> dict[str, Any]:

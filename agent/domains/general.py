@@ -1,10 +1,12 @@
 """The general domain: any model set that is not the shapes world's.
 
-Until model-based grounding and checking land, it plans offline with the instruction planner
-(planners/instructions.py), judges images by CLIP similarity where the set has a CLIP (else
-not at all) and says so in every turn's report, and has no grounding tool: operations that
-must find objects (per-box layout, inpaint by description, compose) say that one is missing.
-It never reads images with the shapes world's detector.
+It plans offline with the instruction planner (planners/instructions.py). It sees through
+the model set's own eyes: with a `detector` (and optionally a `segmenter`) in the set, objects
+are found and checked by model (agent/turn/seeing.py, pipelines/detection.py); without one it
+judges images by CLIP similarity where the set has a CLIP, and operations that must find
+objects (per-box layout, inpaint by description, compose) say a grounding model is missing.
+Every turn's report says how little was checked. It never reads images with the shapes
+world's detector.
 """
 from __future__ import annotations
 
@@ -79,15 +81,42 @@ def _checker(runner):
     from agent.turn.checks import ClipChecker, NoChecker
 
     models = getattr(runner(), "models", None)
-    if models is not None and models.config.clip:
-        return ClipChecker(models.clip)
-    return NoChecker()
+    clip = ClipChecker(models.clip) if models is not None and models.config.clip else None
+    eyes = _eyes(models.config) if models is not None else None
+    if eyes is not None:
+        from agent.turn.seeing import DetectorChecker
+
+        return DetectorChecker(eyes, fallback=clip)
+    return clip if clip is not None else NoChecker()
+
+
+def _eyes(config):
+    """The set's detector and segmenter, one pair per configuration."""
+    if config is None or not getattr(config, "detector", None):
+        return None
+    key = (config.detector, config.segmenter, config.device)
+    if key not in _EYES:
+        from pipelines.detection import ModelEyes
+
+        _EYES[key] = ModelEyes(config.detector, config.segmenter, device=config.device)
+    return _EYES[key]
+
+
+_EYES: dict = {}
+
+
+def _grounder(config):
+    from pipelines.grounding import ModelGrounder
+
+    eyes = _eyes(config)
+    return ModelGrounder(eyes) if eyes is not None else None
 
 
 def domain() -> Domain:
     return Domain(
         name="general", description="any model set: photographs and art at the model's size",
         rule_planner=_rule_planner, llm_options=_llm_options,
-        checker=_checker,
-        checks_notice=("checked by CLIP similarity at most: the general domain has no "
-                       "detector yet, so objects, counts and places are not verified"))
+        checker=_checker, grounder=_grounder,
+        checks_notice=("checked by the model set's own eyes (a detector for objects in boxes, "
+                       "else CLIP similarity): what a free-text prompt asks for (objects, "
+                       "counts, places) is not verified"))

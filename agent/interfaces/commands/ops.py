@@ -148,8 +148,8 @@ def run_operation(args: argparse.Namespace, name: str, step_args, inputs):
         if args.model_base or args.model_edit:
             config = replace(config, domain=None)  # not the shipped models' world any more
         domain = get_domain(choose(args.domain, config.domain))
-        return build_adapter(name, ModelSet(config, domain.make_grounder())).run(step_args,
-                                                                                 inputs)
+        return build_adapter(name, ModelSet(config, domain.make_grounder(config))).run(
+            step_args, inputs)
     except InputError as error:
         path = files.get(error.argument)
         raise UsageError(f"{path}: {error}" if path else str(error)) from None

@@ -1,0 +1,181 @@
+"""Eyes made of models (pipelines/detection.py) and what sees through them: the model
+grounder and the detector checker of the general domain.
+
+The loading and plumbing run on tiny random OWL-ViT and SAM models saved in their real
+formats (tests/tiny_eyes.py). What the checker concludes is tested with eyes whose detections
+come from the shapes world's exact detector, so that what is found is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tiny_eyes
+from agent.turn.seeing import DetectorChecker, KeptOutside, ObjectInBox
+from pipelines.detection import Detection, ModelEyes, deduplicate, iou
+from pipelines.grounding import ModelGrounder
+from planners.plan import Step
+from world.render import render
+from world.scene import Obj, Scene
+
+
+@pytest.fixture(scope="module")
+def eyes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eyes")
+    return ModelEyes(str(tiny_eyes.write_detector(root / "detector")),
+                     str(tiny_eyes.write_segmenter(root / "segmenter")), threshold=0.0)
+
+
+def test_tiny_owlvit_and_sam_load_and_answer_in_the_shared_formats(eyes):
+    image = Image.new("RGB", (96, 64), (245, 245, 245))
+    found = eyes.find(image, ["a red circle", "a blue square"])
+    assert found and all(d.label in ("a red circle", "a blue square") for d in found)
+    for d in found:
+        assert all(0.0 <= v <= 1.0 for v in d.box) and d.box[0] < d.box[2]
+        assert d.mask.shape == (64, 96) and d.mask.dtype == bool
+    assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+    # Deduplicated: no two of one label overlap much.
+    for a in found:
+        assert all(b is a or b.label != a.label or iou(a.box, b.box) < 0.5 for b in found)
+    grounder = ModelGrounder(eyes)
+    assert len(grounder.locate(image, "the red circle")) == 1
+    assert len(grounder.locate(image, "all red circles")) >= 1
+    assert eyes.detect(image, []) == [] and eyes.segment(image, []) == []
+
+
+def test_a_missing_detector_is_a_model_error_that_names_it(tmp_path):
+    from pipelines.errors import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match="detector .*missing"):
+        ModelEyes(str(tmp_path / "nothing-here")).detect(Image.new("RGB", (8, 8)), ["a cat"])
+
+
+def test_duplicates_of_one_object_keep_the_best_score():
+    a = Detection("cat", (0.1, 0.1, 0.5, 0.5), 0.9)
+    b = Detection("cat", (0.12, 0.1, 0.5, 0.52), 0.4)
+    c = Detection("dog", (0.12, 0.1, 0.5, 0.52), 0.3)
+    assert deduplicate([b, c, a]) == [a, c]
+
+
+class WorldEyes:
+    """Detections read by the shapes world's exact detector; a query names a colour and a
+    shape ("a red circle")."""
+
+    threshold = 0.5
+
+    def detect(self, image, queries, threshold=None):
+        from world.detect import detect
+
+        found = []
+        for d in detect(image).objects:
+            for q in queries:
+                if d.obj.color in q and d.obj.shape in q:
+                    found.append(Detection(q, tuple(d.obj.box), 1.0))
+        return found
+
+
+SIZE = 128
+
+
+def test_the_detector_checker_finds_objects_in_their_boxes_and_misses_elsewhere():
+    scene = Scene((Obj("circle", "red", "small", 0.25, 0.3), Obj("square", "blue", "large", 0.7, 0.65)))
+    image = render(scene, SIZE)
+    checker = DetectorChecker(WorldEyes())
+    right = Step(op="layout", args={"objects": [
+        {"phrase": "a red circle", "box": [0.15, 0.2, 0.35, 0.4]},
+        {"phrase": "a blue square", "box": [0.55, 0.5, 0.85, 0.8]}]})
+    verdict = checker.judge(image, checker.expect(right, None))
+    assert verdict.passed is True and verdict.method == "detector"
+    wrong = Step(op="layout", args={"objects": [
+        {"phrase": "a red circle", "box": [0.6, 0.6, 0.8, 0.8]},
+        {"phrase": "a green triangle", "box": [0.1, 0.6, 0.3, 0.8]}]})
+    verdict = checker.judge(image, checker.expect(wrong, None))
+    assert verdict.passed is False and verdict.kinds == {"place", "count"}
+    assert any("'a green triangle'" in f for f in verdict.failures)
+
+
+def test_an_inpaint_must_leave_every_pixel_outside_its_region_as_it_was():
+    before = render(Scene((Obj("circle", "red", "small", 0.25, 0.3),)), SIZE)
+    step = Step(op="inpaint", args={"prompt": "a gray patch", "target": [[0.6, 0.6, 0.9, 0.9]]},
+                inputs=["img_1"])
+    checker = DetectorChecker(WorldEyes())
+    expectation = checker.expect(step, before)
+    assert any(isinstance(c, KeptOutside) for c in expectation.constraints)
+    inside = np.asarray(before).copy()
+    inside[90:110, 90:110] = 128
+    assert checker.judge(Image.fromarray(inside), expectation).passed is True
+    outside = inside.copy()
+    outside[:40, :40] = 0
+    verdict = checker.judge(Image.fromarray(outside), expectation)
+    assert verdict.passed is False and verdict.kinds == {"preserved"}
+
+
+def test_steps_without_boxes_go_to_the_fallback_or_are_not_judged():
+    checker = DetectorChecker(WorldEyes())
+    step = Step(op="generate", args={"prompt": "a lighthouse at dusk"})
+    assert checker.expect(step, None) is None
+    assert checker.judge(Image.new("RGB", (8, 8)), None).passed is None
+    assert isinstance(ObjectInBox("a cat", (0, 0, 1, 1)).box, tuple)
+
+
+OPERATION_CASES = {
+    "generate": {"prompt": "a lighthouse at dusk"},
+    "edit": {"instruction": "make the sky stormy"},
+    "inpaint": {"prompt": "a sailboat on a lake", "target": "the boat",
+                "objects": [{"phrase": "a sailboat", "box": [0.2, 0.3, 0.6, 0.8]}]},
+    "layout": {"objects": [{"phrase": "a cat", "box": [0.05, 0.3, 0.5, 0.9]},
+                           {"phrase": "a lamp", "box": [0.6, 0.1, 0.9, 0.9]}],
+               "background_prompt": "a living room"},
+    "reference": {"prompt": "a red car", "reference": "ref_1"},
+    "compose": {"reference": "ref_1", "box": [0.55, 0.05, 0.95, 0.45], "strength": 0.5},
+    "restore": {"prompt": "a harbour"},
+    "invert_edit": {"source_prompt": "a harbour", "target_prompt": "a harbour at night"},
+}
+
+
+def test_the_general_domain_runs_every_operation_on_tiny_random_models(tmp_path, eyes):
+    """Not the shapes models: a tiny random Stable Diffusion and InstructPix2Pix with the
+    tiny OWL-ViT and SAM as the set's eyes; each operation runs or fails on what the models
+    drew (no object found), never on a bug."""
+    import tiny_diffusion
+
+    from agent.api import Atelier
+    from pipelines.base import StepInputs
+    from pipelines.errors import InputError
+    from pipelines.models import ModelConfig
+    from pipelines.spec import OPERATIONS
+
+    paths = tiny_diffusion.write_models(tmp_path / "models")
+    config = ModelConfig(base=str(paths["base"]), edit=str(paths["edit"]), device="cpu",
+                         detector=eyes.detector_name, segmenter=eyes.segmenter_name)
+    with Atelier(home=tmp_path / "home", models=config, retriever=None) as atelier:
+        assert atelier.domain().name == "general"
+        runner = atelier.runner()
+        assert type(runner.models.grounder).__name__ == "ModelGrounder"
+        assert type(atelier.checker()).__name__ == "DetectorChecker"
+        image = Image.new("RGB", (64, 48), (120, 140, 200))   # not square, on purpose
+        reference = Image.new("RGB", (40, 64), (200, 60, 60))
+        ran = []
+        for name, args in OPERATION_CASES.items():
+            needs = OPERATIONS[name].needs
+            inputs = StepInputs(image=image if "image" in needs else None,
+                                references={"ref_1": reference} if "reference" in needs else {})
+            spec_args = OPERATIONS[name].validate({"steps": 2, **args})
+            try:
+                result = runner.run(name, spec_args, inputs, seed=3)
+            except InputError as error:  # what the random models drew: named, not a crash
+                assert "found" in str(error) or "match" in str(error), (name, error)
+                continue
+            assert result.images and result.images[0].mode == "RGB", name
+            ran.append(name)
+        assert {"generate", "edit", "reference", "restore"} <= set(ran), ran
+        # With every box the random detector proposes taken as found, every operation runs,
+        # compose included with a reference that is not square.
+        runner.models.grounder.eyes.threshold = 0.0
+        for name in set(OPERATION_CASES) - set(ran):
+            needs = OPERATIONS[name].needs
+            inputs = StepInputs(image=image if "image" in needs else None,
+                                references={"ref_1": reference} if "reference" in needs else {})
+            result = runner.run(name, OPERATIONS[name].validate(
+                {"steps": 2, **OPERATION_CASES[name]}), inputs, seed=3)
+            assert result.images[0].size == image.size, name
