@@ -37,12 +37,15 @@ SHIPPED_DOMAIN = "shapes"  # what the models Atelier ships draw
 class Atelier:
     def __init__(self, home: str | Path | None = None, llm: Any = None, models: Any = None, *,
                  planner: Any = None, checker: Any = "auto", retriever: Any = "auto",
-                 limits: Any = None, domain: str | None = None):
+                 limits: Any = None, domain: str | None = None,
+                 llm_images: bool | str | None = None):
         self.home = Path(home).expanduser() if home is not None else atelier_home()
         self.store = Store(self.home)
         self._llm = llm
         self._models = models
         self._domain = domain
+        # Whether an LLM planner sends the current image: None asks the model's profile.
+        self._llm_images = {"auto": None, "on": True, "off": False}.get(llm_images, llm_images)
         self._given = {"planner": planner, "checker": checker, "retriever": retriever}
         self._limits = limits
         # Each part is built once, by whichever thread asks first (pipelines/once.py): a
@@ -105,8 +108,8 @@ class Atelier:
 
     def planner(self):
         given = self._given["planner"]
-        return self._parts.get("planner", lambda: given if given is not None
-                               else make_planner(self._llm, self.domain()))
+        return self._parts.get("planner", lambda: given if given is not None else make_planner(
+            self._llm, self.domain(), self._llm_images))
 
     def runner(self):
         def make():
@@ -129,7 +132,7 @@ class Atelier:
                                if isinstance(given, str) and given == "auto" else given)
 
 
-def make_planner(llm: Any, domain):
+def make_planner(llm: Any, domain, attach_image: bool | None = None):
     """The domain's offline planner for None; an LLMPlanner told what the domain knows for a
     provider spec or a chat model."""
     if llm is None:
@@ -144,11 +147,13 @@ def make_planner(llm: Any, domain):
             model = chat_model(llm)
         except ProviderError as error:
             raise UsageError(str(error)) from None
-        return LLMPlanner(model, timeout=llm_call_timeout(), **domain.llm_options())
+        return LLMPlanner(model, timeout=llm_call_timeout(), attach_image=attach_image,
+                          **domain.llm_options())
     from langchain_core.language_models import BaseChatModel
 
     if isinstance(llm, BaseChatModel):
-        return LLMPlanner(llm, timeout=llm_call_timeout(), **domain.llm_options())
+        return LLMPlanner(llm, timeout=llm_call_timeout(), attach_image=attach_image,
+                          **domain.llm_options())
     if callable(getattr(llm, "plan", None)):
         return llm  # a planner already
     raise UsageError(f"llm must be None, a PROVIDER:MODEL string or a LangChain chat model, "

@@ -127,3 +127,31 @@ def test_the_general_domains_worked_examples_are_valid_plans():
         result = read_reply(data, "request", context)
         assert isinstance(result, (Plan, NotUnderstood)), (context_text, result)
     assert "shapes world" not in options["domain_notes"]
+
+
+@pytest.mark.parametrize("setting, sends", [("on", True), ("off", False), ("auto", False)])
+def test_llm_images_decides_whether_the_current_image_goes_to_the_chat_model(tmp_path, setting,
+                                                                               sends):
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from world_runner import WorldRunner
+
+    seen = []
+
+    class Chat(GenericFakeChatModel):   # no profile: "auto" sends no image
+        def _generate(self, messages, *args, **kwargs):
+            seen.append(messages[-1].content)
+            return super()._generate(messages, *args, **kwargs)
+
+    plan = {"rationale": "one circle", "action": "run",
+            "steps": [{"op": "generate", "args": {"prompt": "a red circle"}}]}
+    chat = Chat(messages=iter([AIMessage(json.dumps(plan))] * 2))
+    with Atelier(home=tmp_path, models=WorldRunner(), llm=chat, retriever=None,
+                 llm_images=setting) as atelier:
+        session = atelier.session("s")
+        session.ask("a red circle", seed=1)
+        session.ask("a red circle again", seed=2)
+    second = seen[-1]
+    has_image = isinstance(second, list) and any(p.get("type") == "image" for p in second)
+    assert has_image is sends

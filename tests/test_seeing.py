@@ -179,3 +179,43 @@ def test_the_general_domain_runs_every_operation_on_tiny_random_models(tmp_path,
             result = runner.run(name, OPERATIONS[name].validate(
                 {"steps": 2, **OPERATION_CASES[name]}), inputs, seed=3)
             assert result.images[0].size == image.size, name
+
+
+def test_the_planner_is_told_what_the_detector_read_in_the_current_image(tmp_path):
+    """A layout checked by the detector leaves its reading with the image; the next turn's
+    context gives the chat model those objects with boxes and scores."""
+    import json
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from agent.api import Atelier
+    from agent.domains import get_domain
+    from planners.llm import LLMPlanner
+    from world_runner import WorldRunner
+
+    seen = []
+
+    class SeenChat(GenericFakeChatModel):
+        def _generate(self, messages, *args, **kwargs):
+            seen.append(messages[-1].content)
+            return super()._generate(messages, *args, **kwargs)
+
+    layout = {"rationale": "two objects in their boxes", "action": "run", "steps": [
+        {"op": "layout", "args": {"objects": [
+            {"phrase": "a red circle", "box": [0.15, 0.2, 0.35, 0.4]},
+            {"phrase": "a blue square", "box": [0.55, 0.5, 0.85, 0.8]}]}}]}
+    recolour = {"rationale": "make the circle green", "action": "run", "steps": [
+        {"op": "edit", "args": {"instruction": "make the circle green"}}]}
+    chat = SeenChat(messages=iter([AIMessage(json.dumps(layout)), AIMessage(json.dumps(recolour))]))
+    planner = LLMPlanner(chat, **get_domain("general").llm_options())
+    with Atelier(home=tmp_path, models=WorldRunner(), planner=planner, retriever=None,
+                 checker=DetectorChecker(WorldEyes()), domain="general") as atelier:
+        session = atelier.session("s")
+        first = session.ask("a red circle left of a blue square", seed=1)
+        assert first.ok and first.checks_passed is True
+        session.ask("make the circle green", seed=2)
+    told = seen[-1]
+    assert "Scene of img_1 as the detector reads it" in told
+    assert "obj_1: a red circle at the top left, box [" in told and "score 1.00" in told
+    assert "obj_2: a blue square" in told

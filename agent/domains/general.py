@@ -105,6 +105,12 @@ def _eyes(config):
 _EYES: dict = {}
 
 
+def _scene_reading(data: dict):
+    from agent.turn.seeing import scene_reading
+
+    return scene_reading(data)
+
+
 def _grounder(config):
     from pipelines.grounding import ModelGrounder
 
@@ -116,7 +122,7 @@ def domain() -> Domain:
     return Domain(
         name="general", description="any model set: photographs and art at the model's size",
         rule_planner=_rule_planner, llm_options=_llm_options,
-        checker=_checker, grounder=_grounder,
+        checker=_checker, grounder=_grounder, scene_reading=_scene_reading,
         checks_notice=("checked by the model set's own eyes (a detector for objects in boxes, "
                        "else CLIP similarity): what a free-text prompt asks for (objects, "
                        "counts, places) is not verified"))

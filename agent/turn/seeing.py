@@ -31,6 +31,25 @@ class KeptOutside:
     region: np.ndarray       # H x W bool: where the step may change pixels
 
 
+def reading_of(found) -> Reading:
+    """What the detector saw, kept with the image: the planner is told it as text (objects,
+    boxes, scores), as SLD tells its LLM what the detector read."""
+    if not found:
+        return Reading()
+    objects = [{"name": d.label, "box": [round(v, 4) for v in d.box], "score": round(d.score, 3)}
+               for d in found]
+    return Reading({"objects": objects}, "; ".join(d.label for d in found))
+
+
+def scene_reading(data: dict):
+    """A stored reading (`reading_of`) as the planners' SceneReading."""
+    from planners.context import SceneObject, SceneReading
+
+    return SceneReading(objects=[
+        SceneObject(id=f"obj_{i}", name=o["name"], box=o["box"], score=o.get("score"))
+        for i, o in enumerate(data.get("objects", []), 1)])
+
+
 def centre_in(box, point, margin: float = PLACE_MARGIN) -> bool:
     dx, dy = (box[2] - box[0]) * margin, (box[3] - box[1]) * margin
     return box[0] - dx <= point[0] <= box[2] + dx and box[1] - dy <= point[1] <= box[3] + dy
@@ -101,4 +120,4 @@ class DetectorChecker:
                     kinds.add("preserved")
         score = max((d.score for d in found), default=None)
         return Verdict(not failures, self.method, tuple(failures), score=score,
-                       kinds=frozenset(kinds))
+                       kinds=frozenset(kinds), reading=reading_of(found))

@@ -162,7 +162,7 @@ class Chat:
 def chat_command(args: argparse.Namespace) -> int:
     from agent.api import Atelier
 
-    atelier = Atelier(llm=args.llm, domain=args.domain)
+    atelier = Atelier(llm=args.llm, domain=args.domain, llm_images=args.llm_images)
     atelier.planner()
     session = atelier.session(args.session)
     chat = Chat(session, args.seed)

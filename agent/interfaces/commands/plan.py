@@ -103,7 +103,9 @@ def build_planner(args: argparse.Namespace):
     else:
         if args.cassette:
             model = CassetteChatModel.wrap(model, args.cassette)
-    return LLMPlanner(model, timeout=llm_call_timeout(), **chosen_domain(args).llm_options())
+    attach = {"auto": None, "on": True, "off": False}[args.llm_images]
+    return LLMPlanner(model, timeout=llm_call_timeout(), attach_image=attach,
+                      **chosen_domain(args).llm_options())
 
 
 def plan_command(args: argparse.Namespace) -> int:

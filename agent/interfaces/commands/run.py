@@ -30,6 +30,11 @@ def add_planner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm", metavar="SPEC", default=None,
                         help="plan with an LLM: openai:MODEL, ollama:MODEL or hf:ID_OR_PATH "
                              "(default: the domain's offline planner)")
+    parser.add_argument("--llm-images", choices=("auto", "on", "off"), default="auto",
+                        type=str.lower,
+                        help="send the current image to the LLM: auto when its profile says it "
+                             "takes images (default), on, or off; the detector's reading of the "
+                             "image goes to every LLM as text either way")
     add_domain_option(parser)
 
 
@@ -67,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.session:
         check_session_name(args.session)
     image = open_rgb(args.image) if args.image is not None else None
-    atelier = Atelier(llm=args.llm, domain=args.domain)
+    atelier = Atelier(llm=args.llm, domain=args.domain, llm_images=args.llm_images)
     atelier.planner()  # a bad --llm fails here, before a session is started
     name = args.session or new_session_name()
     session = atelier.session(name)

@@ -88,6 +88,7 @@ def run_script(args: argparse.Namespace, lines, ray) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # The run's store is DIR; exemplars still come from the user's index.
     atelier = Atelier(home=args.out, llm=args.llm, domain=args.domain,
+                      llm_images=args.llm_images,
                       retriever=default_retriever(atelier_home()))
     atelier.planner()  # a bad --llm is a usage error before any turn, not a failure per turn
     if ray is None:
