@@ -30,7 +30,11 @@ class Compose(Adapter):
         image = check_image(inputs.image, "image", pipe.vae_scale_factor)
         reference = reference_image(inputs, args.reference).convert("RGB")
         with timings.phase("ground"):
-            masks = self.models.grounder.objects(reference)
+            try:
+                masks = self.models.grounder.objects(reference)
+            except ValueError as error:  # a grounder that cannot read this picture says why
+                raise InputError("reference", f"{args.reference}: the grounding tool cannot "
+                                              f"read it ({error})") from None
         if not masks:
             raise InputError("reference", f"no object found in {args.reference} to paste; give a "
                                           "reference that shows one")

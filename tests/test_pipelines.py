@@ -360,6 +360,11 @@ def test_compose_pastes_into_the_box_and_keeps_the_rest(models, image):
     empty = StepInputs(image=image, references={"ref_1": Image.new("RGB", image.size, (245,) * 3)})
     with pytest.raises(InputError, match="^reference: no object found in ref_1"):
         adapter.run({"reference": "ref_1", "box": box}, empty)
+    # A reference the shapes world's reader cannot read (not square) is refused by name.
+    wide = StepInputs(image=image, references={"ref_1": Image.new("RGB", (80, 40), (245,) * 3)})
+    with pytest.raises(InputError, match="^reference: ref_1: the grounding tool cannot read it "
+                                         r"\(the shapes world is square; got 80x40\)"):
+        adapter.run({"reference": "ref_1", "box": box}, wide)
 
 
 def test_restore_enlarges_a_low_resolution_image_when_asked(models, image):
