@@ -118,13 +118,13 @@ def test_the_general_domains_worked_examples_are_valid_plans():
     from planners.plan import NotUnderstood
 
     options = get_domain("general").llm_options()
-    assert "photographs" in options["domain_notes"] and len(options["examples"]) == 5
+    assert "photographs" in options["domain_notes"] and len(options["examples"]) == 6
     for context_text, reply in options["examples"]:
         data = json.loads(reply)
         current = "img_1" if "Current image: img_1" in context_text else None
         context = (PlanningContext(images=[ImageInfo(id="img_1")], current_image=current)
                    if current else PlanningContext())
-        result = read_reply(data, "request", context)
+        result = read_reply(data, "request", context, None, options["planner_operations"])
         assert isinstance(result, (Plan, NotUnderstood)), (context_text, result)
     assert "shapes world" not in options["domain_notes"]
 
@@ -155,3 +155,42 @@ def test_llm_images_decides_whether_the_current_image_goes_to_the_chat_model(tmp
     second = seen[-1]
     has_image = isinstance(second, list) and any(p.get("type") == "image" for p in second)
     assert has_image is sends
+
+
+def test_edit_objects_by_phrase_becomes_inpaints_of_the_named_objects_alone():
+    from planners.context import SceneObject, SceneReading
+    from planners.json_reply import read_reply
+    from planners.phrase_edits import PLANNER_OPERATIONS
+
+    context = PlanningContext(images=[ImageInfo(id="img_1")], current_image="img_1",
+                              scene=SceneReading(objects=[
+                                  SceneObject(id="obj_1", name="sailboat", box=[0.3, 0.4, 0.6, 0.8]),
+                                  SceneObject(id="obj_2", name="lighthouse",
+                                              box=[0.7, 0.1, 0.9, 0.7])]))
+
+    def read(*changes, caption="a lake"):
+        reply = {"rationale": "r", "action": "run", "steps": [
+            {"op": "edit_objects", "args": {"caption": caption, "changes": list(changes),
+                                            "steps": 12}}]}
+        return read_reply(reply, "edit", context, None, PLANNER_OPERATIONS)
+
+    plan = read({"do": "change", "object": "the sailboat", "becomes": "a red sailboat"})
+    (step,) = plan.steps
+    assert step.op == "inpaint" and step.args.target == [[0.26, 0.36, 0.64, 0.84]]
+    assert step.args.objects[0].phrase == "a red sailboat" and step.args.steps == 12
+    assert step.args.objects[0].box == [0.3, 0.4, 0.6, 0.8]
+    removed = read({"do": "remove", "object": "obj_2"}).steps[0]
+    assert removed.args.target == [[0.66, 0.06, 0.94, 0.74]] and removed.args.objects == []
+    added = read({"do": "add", "becomes": "a gull", "box": [0.1, 0.1, 0.2, 0.2]}).steps[0]
+    assert added.args.objects[0].phrase == "a gull" and added.args.target == [[0.06, 0.06, 0.24, 0.24]]
+    unseen = read({"do": "remove", "object": "the swan"}).steps[0]
+    assert unseen.args.target == "the swan"   # found by the grounding tool when it runs
+    from planners.plan import PlanError
+
+    with pytest.raises(PlanError, match="an 'add' needs `box`"):
+        read({"do": "add", "becomes": "a gull"})
+    with pytest.raises(PlanError, match="there is none yet"):
+        read_reply({"rationale": "r", "action": "run", "steps": [
+            {"op": "edit_objects", "args": {"caption": "x", "changes": [
+                {"do": "remove", "object": "the swan"}]}}]}, "edit", PlanningContext(), None,
+            PLANNER_OPERATIONS)

@@ -19,8 +19,10 @@ the cells of a 3 x 3 grid (top left ... bottom right).
 - A new picture of one subject, or with no stated places: generate, with the request as a
   rich prompt (subject, setting, light, style).
 - Several objects at stated places: layout, one phrase and box per object.
-- Changing the current image: edit with an instruction ("make the sky stormy"), or inpaint
-  a region with the prompt of the whole new picture when only part should change.
+- Changing some objects of the current image: edit_objects, naming each by its phrase or by
+  its id in the detector's reading; only their boxes are redrawn.
+- Changing the whole look of the current image: edit with an instruction ("make the sky
+  stormy").
 - Nothing to draw can be read from the request: ask (action clarify).
 """
 
@@ -56,6 +58,13 @@ def _examples() -> list[tuple[str, str]]:
                          "an instruction edit keeps the rest.",
             "action": "run", "steps": [{"op": "edit", "args": {"instruction": "make the sails "
                                                                 "white"}, "inputs": ["img_1"]}]}),
+        (current, "put a small red flag on top of the boat", {
+            "rationale": "One object is added above obj_1, the sailboat the detector found; "
+                         "edit_objects redraws only its box, so the lake and the boat stay.",
+            "action": "run", "steps": [{"op": "edit_objects", "args": {
+                "caption": "a sailboat with a small red flag on top, on a lake",
+                "changes": [{"do": "add", "becomes": "a small red flag",
+                             "box": [0.42, 0.22, 0.52, 0.36]}]}}]}),
         (current, "undo that", {"rationale": "You asked to undo the last change.",
                                 "action": "undo", "steps": []}),
         (PlanningContext(), "make it look nicer", {
@@ -68,7 +77,10 @@ def _examples() -> list[tuple[str, str]]:
 
 
 def _llm_options() -> dict:
-    return {"domain_notes": NOTES, "examples": _examples()}
+    from planners.phrase_edits import PLANNER_OPERATIONS
+
+    return {"domain_notes": NOTES, "examples": _examples(),
+            "planner_operations": PLANNER_OPERATIONS}
 
 
 def _rule_planner():
