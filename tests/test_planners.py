@@ -470,3 +470,22 @@ def test_an_object_drawn_at_the_edge_is_edited_with_a_box_inside_the_canvas():
         boxes += [b for s in plan.steps if isinstance(getattr(s.args, "target", None), list)
                   for b in s.args.target]
         assert boxes and all(0 <= v <= 1 for box in boxes for v in box), (request, boxes)
+
+
+def test_colour_names_the_world_lacks_are_read_as_its_nearest_colour_and_said():
+    from world.planning.language import NAMED_COLORS
+
+    assert {NAMED_COLORS[w] for w in ("salmon", "tomato", "maroon", "pink")} == {"red"}
+    assert NAMED_COLORS["darkblue"] == "blue" and NAMED_COLORS["chartreuse"] == "green"
+    assert NAMED_COLORS["orange"] == "yellow" and "gainsboro" not in NAMED_COLORS  # a grey
+    plan = RulePlanner().plan("a salmon circle left of a darkblue square")
+    assert isinstance(plan, Plan)
+    assert plan.rationale.startswith("Colours read as the world's: salmon: read as red; "
+                                     "darkblue: read as blue.")
+    phrases = [o.phrase for o in plan.steps[0].args.objects]
+    assert "red circle" in phrases[0] and "blue square" in phrases[1]
+    edit = RulePlanner().plan("make the circle chartreuse", scene_context())
+    assert isinstance(edit, Plan) and "green circle" in edit.steps[0].args.prompt
+    assert "chartreuse: read as green" in edit.rationale
+    # Words that name no colour are still not understood.
+    assert isinstance(RulePlanner().plan("a gainsboro circle"), NotUnderstood)

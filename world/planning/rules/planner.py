@@ -3,8 +3,9 @@ request."""
 from __future__ import annotations
 
 from planners.context import PlanningContext
-from planners.plan import NotUnderstood, PlanResult
+from planners.plan import NotUnderstood, Plan, PlanResult
 
+from .. import language as lang
 from .compiling import compile_intent
 from .intents import NotRead
 from .reading import interpret
@@ -56,6 +57,12 @@ class RulePlanner:
         context = (context or PlanningContext()).for_request(request)
         try:
             intent, why = interpret(request, context)
-            return compile_intent(intent, context, self.choices, why)
+            result = compile_intent(intent, context, self.choices, why)
         except NotRead as problem:
             return NotUnderstood(request=request, message=str(problem), unknown=problem.unknown)
+        # Colour names the world has no word for were read as its nearest colour: say so.
+        notes = lang.color_notes(lang.tokenize(request))
+        if notes and isinstance(result, Plan):
+            rationale = f"Colours read as the world's: {'; '.join(notes)}. {result.rationale}"
+            result = result.model_copy(update={"rationale": rationale[:4000]})
+        return result
