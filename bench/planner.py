@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="record LLM replies here, or replay them when the file exists")
     parser.add_argument("--choices", nargs="*", default=[], metavar="KIND=OP",
                         help="override RulePlanner operation choices, e.g. move=edit")
+    parser.add_argument("--decoding", choices=("structured", "free"), default="structured",
+                        help="with --llm: the model's structured output (for hf: models, "
+                             "decoding under the plan's schema) or free text read as JSON")
     parser.add_argument("--failures", type=int, default=0, metavar="N",
                         help="print the first N failures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -137,7 +140,8 @@ def build_planner(args):
                               **llm_options())
         if args.cassette:
             model = CassetteChatModel.wrap(model, args.cassette)
-        return LLMPlanner(model, **llm_options())
+        structured = None if getattr(args, "decoding", "structured") == "structured" else False
+        return LLMPlanner(model, structured=structured, **llm_options())
     from world.planning.rules import RulePlanner
 
     choices = dict(item.split("=", 1) for item in args.choices)

@@ -8,7 +8,8 @@ not end up in shell history or logs:
   ATELIER_LLM_BASE_URL or OPENAI_BASE_URL; ATELIER_LLM_API_KEY or OPENAI_API_KEY (a local
   server without keys gets a placeholder key).
 - ollama: OLLAMA_HOST (default http://localhost:11434).
-- hf: a local transformers text-generation pipeline through ChatHuggingFace; ID_OR_PATH is a
+- hf: a local transformers causal LM (planners/local.py), decoding freely or, with
+  ATELIER_LLM_DECODING=schema, under the plan's JSON schema (xgrammar); ID_OR_PATH is a
   folder on disk or a model id already in the Hugging Face cache.
 """
 from __future__ import annotations
@@ -40,6 +41,15 @@ def _import(module: str, package: str):
         raise ProviderError(f"this provider needs the {package} package; {EXTRA_HINT}") from None
 
 
+def decoding() -> str:
+    """ATELIER_LLM_DECODING: "free" (default) or "schema" (local models decode under the
+    plan's JSON schema; see planners/local.py for what each measured)."""
+    value = os.environ.get("ATELIER_LLM_DECODING", "free").strip().lower() or "free"
+    if value not in ("free", "schema"):
+        raise ProviderError(f"ATELIER_LLM_DECODING={value!r} is not free or schema")
+    return value
+
+
 def chat_model(spec: str, temperature: float = 0.0, **options):
     """A LangChain chat model for `spec`. Temperature 0: a plan should not change between
     runs of the same request."""
@@ -57,22 +67,15 @@ def chat_model(spec: str, temperature: float = 0.0, **options):
         module = _import("langchain_ollama", "langchain-ollama")
         kwargs = {"base_url": os.environ["OLLAMA_HOST"]} if os.environ.get("OLLAMA_HOST") else {}
         return module.ChatOllama(model=name, temperature=temperature, **kwargs, **options)
-    module = _import("langchain_huggingface", "langchain-huggingface")
-    # return_full_text False: the reply alone, not the prompt before it (a prompt that quotes
-    # earlier plans would otherwise be read as the reply's JSON).
-    pipeline_kwargs = {"max_new_tokens": options.pop("max_new_tokens", 1024), "do_sample": False,
-                       "return_full_text": False}
+    _import("xgrammar", "xgrammar")  # decoding under the plan's schema needs it
+    from .local import LocalChatModel
+
     if os.path.isdir(name):
         # A folder on disk needs nothing from the hub: never ask it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from pipelines.once import building
-
     try:
-        # A build like any other model's: never beside another thread's (pipelines/once.py).
-        with building():
-            llm = module.HuggingFacePipeline.from_model_id(
-                model_id=name, task="text-generation", pipeline_kwargs=pipeline_kwargs, **options)
+        return LocalChatModel.load(name, max_new_tokens=options.pop("max_new_tokens", 1024),
+                                   constrained=decoding() == "schema")
     except OSError as error:
         raise ProviderError(f"hf:{name}: cannot load the model ({error}); give a local folder "
                             "or a model id already downloaded") from None
-    return module.ChatHuggingFace(llm=llm)

@@ -42,7 +42,7 @@ def test_folder_loads_with_auto_classes_and_a_chat_template():
 
 
 def test_requests_through_the_hf_provider_give_valid_plans():
-    pytest.importorskip("langchain_huggingface")
+    pytest.importorskip("xgrammar")
     from world.planning.evaluate import evaluate, load_cases
     from planners.llm import LLMPlanner
     from world.planning.notes import llm_options
@@ -186,3 +186,37 @@ def test_training_pairs_paste_references_on_varied_pictures():
     # make_planner_cases' four compose requests, plus most of the twelve on sampled pictures.
     assert len(compose) >= 10
     assert len({p for p, _ in compose}) == len(compose)
+
+
+def test_decoding_under_the_schema_always_gives_a_reply_the_schema_accepts(monkeypatch):
+    """Whatever the request, the local model's structured reply is JSON of the plan's schema
+    (planners/local.py): odd requests included, where free decoding can wander."""
+    pytest.importorskip("xgrammar")
+    from planners.context import PlanningContext
+    from planners.llm import LLMPlanner
+    from planners.plan import PlanError
+    from planners.providers import chat_model
+    from world.planning.notes import llm_options
+
+    assert LLMPlanner(chat_model(f"hf:{MODEL}"), **llm_options()).structured_model is None
+    monkeypatch.setenv("ATELIER_LLM_DECODING", "schema")
+    planner = LLMPlanner(chat_model(f"hf:{MODEL}"), **llm_options())
+    assert planner.structured_model is not None
+    for request in ("asdf qwerty zxcv", "a lighthouse at dusk, then add a sailboat",
+                    "make it look nicer", "three apples in a row " * 6):
+        messages = planner.messages(PlanningContext(request=request))
+        out = planner.structured_model.invoke(messages)
+        assert out["parsing_error"] is None and isinstance(out["parsed"], dict), request
+        data = out["parsed"]
+        assert data["action"] in ("run", "undo", "redo", "clarify") and "rationale" in data
+        if data["action"] == "run":
+            # Every step names a registered (or planner-only) operation with its own fields.
+            for step in data["steps"]:
+                assert step["op"] in planner.shown_operations, (request, step)
+        try:
+            planner.plan(request)
+        except PlanError:
+            pass  # a reply the session cannot use (an image it does not have) may stay wrong
+        # but never for its form: the first reply always parses as a plan.
+        assert not any("JSON" in p or "not a plan" in p
+                       for p in planner.attempts[0].problems), planner.attempts[0].problems
