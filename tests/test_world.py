@@ -20,7 +20,7 @@ from world.detect import detect
 from world.edits import (EDIT_KINDS, Edit, EditError, apply_edit, edit_template_ids,
                          edit_templates, referring_expressions, sample_edit)
 from world.phrasings import (BACKGROUND_WORDS, COLOR_WORDS, PLACE_WORDS, RELATION_PHRASES,
-                             SHAPE_WORDS, SIZE_WORDS, _Dice, all_words, phrasing_frames,
+                             SHAPE_WORDS, SIZE_WORDS, Dice, all_words, phrasing_frames,
                              phrasing_templates, phrasings, random_phrasing, sample_phrasing,
                              tokenize)
 from world.render import render
@@ -368,7 +368,7 @@ def resolve(scene: Scene, phrase: str) -> list[int]:
 @given(seeds, counts)
 def test_references_pick_out_exactly_their_object(seed, n):
     scene = scene_of(seed, n)
-    d = _Dice(np.random.default_rng(seed))
+    d = Dice(np.random.default_rng(seed))
     for i in range(n):
         for phrase in referring_expressions(scene, i, d):
             assert resolve(scene, phrase) == [i], (phrase, scene.to_json())

@@ -23,7 +23,6 @@ from .vocabulary import (ANCHORED_PHRASES, BACKGROUND_PREFIX, BACKGROUND_SUFFIXE
                          VOCAB, phrasing_frames)
 from .words import TOKEN, all_words, phrasing_words, tokenize
 
-_Dice = Dice  # old name: importers should move to Dice
 
 __all__ = [
     # phrasings of a scene

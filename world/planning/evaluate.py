@@ -23,7 +23,7 @@ from planners.plan import NotUnderstood, Plan, PlanResult
 from . import language as lang
 from .layout import cell_centre
 from .scenes import context_for_scene, context_from_json, context_to_json, scene_of
-from .rules import NotRead, ObjSpec, _read_compose, apply_intents, interpret, layout_boxes
+from .rules import NotRead, ObjSpec, read_compose, apply_intents, interpret, layout_boxes
 
 EDIT_OPS = ("inpaint", "edit", "invert_edit")
 
@@ -99,7 +99,7 @@ def load_cases(path: str | Path) -> list[Case]:
 def _read_objects(text: str) -> tuple[list[ObjSpec], str | None, list]:
     items = lang.chunk(lang.tokenize(text))
     try:
-        compose = _read_compose(items, [], allow_empty=True)
+        compose = read_compose(items, [], allow_empty=True)
     except NotRead as problem:
         raise SimulationError(f"cannot read {text!r}: {problem}") from None
     return compose.objects, compose.background, compose.relations
@@ -144,9 +144,9 @@ def _inpaint(args, scene: Scene) -> Scene:
     if isinstance(target, str):
         if target.startswith(("img_", "ref_")):
             raise SimulationError("an inpaint mask given as an image id cannot be simulated")
-        from .rules import _resolve_text
+        from .rules import resolve_text
         try:
-            chosen = _resolve_text(target, scene, [])
+            chosen = resolve_text(target, scene, [])
         except NotRead as problem:
             raise SimulationError(f"the target {target!r}: {problem}") from None
         regions = [list(scene.objects[i].box) for i in chosen]

@@ -26,7 +26,7 @@ from planners.plan import Plan, PlanError, PlannerOperation, _error_lines
 
 from .language import Mention
 from .scenes import scene_of
-from .rules import (CHOICES, EXTREME_WORDS, EditIntent, NotRead, _compile_edits, _words,
+from .rules import (CHOICES, EXTREME_WORDS, EditIntent, NotRead, compile_edits, mention_words,
                     focus, interpret, resolve)
 
 EDIT_OBJECTS = "edit_objects"
@@ -57,7 +57,7 @@ class ObjectRef(BaseModel):
                        extremes=[PICKS[self.pick]] if self.pick else [])
 
     def words(self) -> str:
-        words = ["the", "other" if self.other else None, self.pick, _words(self.mention())]
+        words = ["the", "other" if self.other else None, self.pick, mention_words(self.mention())]
         return " ".join(w for w in words if w) + (f" at the {self.at}" if self.at else "")
 
 
@@ -205,7 +205,7 @@ def compile_changes(args: EditObjectsArgs, context: PlanningContext, where: str,
         raise PlanError(f"{where} leaves more than {MAX_OBJECTS} objects, the most a picture "
                         "holds", raw)
     try:
-        plan = _compile_edits(intents, context, CHOICES, [])
+        plan = compile_edits(intents, context, CHOICES, [])
     except NotRead as problem:
         fail(str(problem))
     sampling = args.model_dump(exclude_defaults=True, exclude={"changes"})

@@ -28,10 +28,6 @@ from .words import (ADD_WORDS, GENERATE_VERBS, MOVE_WORDS, PASTE_WORDS, REDO_WOR
                     REFERENCE_WORDS, RELATION_WORDS, REMOVE_WORDS, RESIZE_VERBS, RESTORE_WORDS,
                     SWAP_WORDS, UNDO_PHRASES, UNDO_WORDS)
 
-_compile_edits = compile_edits  # old name: importers should move to compile_edits
-_read_compose = read_compose  # old name: importers should move to read_compose
-_resolve_text = resolve_text  # old name: importers should move to resolve_text
-_words = mention_words  # old name: importers should move to mention_words
 
 __all__ = [
     # the planner and its operation table
