@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipelines.spec import Box, OpArgs, OpSpec, Prompt
 
 from .context import PlanningContext
-from .plan import PlanError, PlannerOperation, _error_lines
+from .plan import PlanError, PlannerOperation, _error_lines, the_step_of
 
 EDIT_OBJECTS = "edit_objects"
 PAD = 0.04   # of the image side around an object's box: its edge and shadow go with it
@@ -98,15 +98,10 @@ def step_for(change: PhraseChange, caption: str, sampling: dict, context) -> dic
 
 def expand(data: Any, context: PlanningContext | None) -> Any:
     """The reply with its edit_objects step replaced by one inpaint per change."""
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+    number = the_step_of(data, EDIT_OBJECTS)
+    if number is None:
         return data
     steps = data["steps"]
-    ours = [n for n, s in enumerate(steps) if isinstance(s, dict) and s.get("op") == EDIT_OBJECTS]
-    if not ours:
-        return data
-    if len(ours) > 1:
-        raise PlanError("put every change in one edit_objects step (its `changes` list)", data)
-    number = ours[0]
     where = f"step {number + 1} ({EDIT_OBJECTS})"
     if context is None or context.current_image is None:
         raise PlanError(f"{where} edits the current image, but there is none yet; make one "

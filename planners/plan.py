@@ -44,6 +44,18 @@ class PlannerOperation:
     spec: OpSpec
     expand: Callable[[Any, "PlanningContext | None"], Any]
 
+
+def the_step_of(data: Any, op: str) -> int | None:
+    """Where a reply's one step of planner operation `op` stands, or None when it has none
+    (or is not a reply with steps). More than one is refused in words for the model."""
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        return None
+    ours = [n for n, s in enumerate(data["steps"]) if isinstance(s, dict) and s.get("op") == op]
+    if len(ours) > 1:
+        raise PlanError(f"put every change in one {op} step (its `changes` list)", data)
+    return ours[0] if ours else None
+
+
 class PlanError(Exception):
     """A plan the model got wrong. `problems` lists each mistake in words the model can act
     on; `raw` keeps the reply that caused it."""

@@ -22,7 +22,7 @@ from world.captions import PLACE_NAMES
 from world.scene import BACKGROUNDS, COLORS, MAX_OBJECTS, SHAPES, SIZES
 
 from planners.context import PlanningContext
-from planners.plan import Plan, PlanError, PlannerOperation, _error_lines
+from planners.plan import Plan, PlanError, PlannerOperation, _error_lines, the_step_of
 
 from .language import Mention
 from .scenes import scene_of
@@ -132,15 +132,10 @@ def expand(data: Any, context: PlanningContext | None) -> Any:
     """The reply with its edit_objects step replaced by the registered operation that makes
     the edit; anything else is returned as it came. Raises PlanError (words for the model)
     when the step is malformed or cannot be done on the current scene."""
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+    number = the_step_of(data, EDIT_OBJECTS)
+    if number is None:
         return data
     steps = data["steps"]
-    ours = [n for n, s in enumerate(steps) if isinstance(s, dict) and s.get("op") == EDIT_OBJECTS]
-    if not ours:
-        return data
-    if len(ours) > 1:
-        raise PlanError("put every change in one edit_objects step (its `changes` list)", data)
-    number = ours[0]
     step = steps[number]
     where = f"step {number + 1} ({EDIT_OBJECTS})"
     if context is None or context.scene is None or context.current_image is None:
