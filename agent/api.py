@@ -176,25 +176,22 @@ def model_config(models: Any):
     if models is None:
         return ModelConfig.shipped(models_dir())
     if isinstance(models, (str, Path)):
-        return ModelConfig.shipped(Path(models).expanduser())
-    return models if isinstance(models, ModelConfig) else None
-
-
-def make_runner(models: Any, grounder: Any = None):
-    from pipelines.models import ModelConfig, ModelSet
-
-    from agent.turn.runner import PipelineRunner
-
-    if models is None:
-        return PipelineRunner(ModelSet(ModelConfig.shipped(models_dir()), grounder))
-    if isinstance(models, (str, Path)):
         folder = Path(models).expanduser()
         if not folder.is_dir():
             raise UsageError(f"models folder {folder} does not exist; give the folder that holds "
                              "shapes-sd, shapes-ip2p and shapes-clip")
-        return PipelineRunner(ModelSet(ModelConfig.shipped(folder), grounder))
-    if isinstance(models, ModelConfig):
-        return PipelineRunner(ModelSet(models, grounder))
+        return ModelConfig.shipped(folder)
+    return models if isinstance(models, ModelConfig) else None
+
+
+def make_runner(models: Any, grounder: Any = None):
+    from pipelines.models import ModelSet
+
+    from agent.turn.runner import PipelineRunner
+
+    config = model_config(models)
+    if config is not None:
+        return PipelineRunner(ModelSet(config, grounder))
     if callable(getattr(models, "run", None)) and callable(getattr(models, "model_ids", None)):
         return models
     raise UsageError(f"models must be None, a models folder, a ModelConfig or a step runner, got "

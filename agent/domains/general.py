@@ -11,6 +11,7 @@ world's detector.
 from __future__ import annotations
 
 from agent.domains import Domain
+from pipelines.once import OnceMap
 
 NOTES = """\
 Notes on the images: photographs or artwork at the model's native size, anything a text
@@ -106,15 +107,14 @@ def _eyes(config):
     """The set's detector and segmenter, one pair per configuration."""
     if config is None or not getattr(config, "detector", None):
         return None
-    key = (config.detector, config.segmenter, config.device)
-    if key not in _EYES:
-        from pipelines.detection import ModelEyes
+    from pipelines.detection import ModelEyes
 
-        _EYES[key] = ModelEyes(config.detector, config.segmenter, device=config.device)
-    return _EYES[key]
+    # The checker and the grounder ask from different threads: one pair of models for both.
+    return _EYES.get((config.detector, config.segmenter, config.device),
+                     lambda: ModelEyes(config.detector, config.segmenter, device=config.device))
 
 
-_EYES: dict = {}
+_EYES = OnceMap()
 
 
 def _scene_reading(data: dict):
