@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-SUITE_NAMES = ("compositional", "multiturn", "conversation", "planner", "overhead", "sampling", "guidance",
-               "batching", "memory", "coldstart", "ray")
+SUITE_NAMES = ("compositional", "multiturn", "conversation", "checker", "planner", "overhead",
+               "sampling", "guidance", "batching", "memory", "coldstart", "ray")
 DEFAULT_NAMES = tuple(name for name in SUITE_NAMES if name != "ray")
 
 
@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
                         help="folder holding shapes-sd and shapes-ip2p (default: the shipped "
                              "models)")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    parser.add_argument("--domain", default="shapes", choices=("shapes", "general"),
+                        help="the domain the agent plans and checks in (default: shapes); the "
+                             "general domain sees through the shipped detector and segmenter, "
+                             "and the bench still judges with the world's exact reader")
     parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
                         help="where latest.json, report.md and plots/ go (default: "
                              "bench/results)")

@@ -37,6 +37,7 @@ SUITES: dict[str, str] = {
     "compositional": "bench.compositional",
     "multiturn": "bench.multiturn",
     "conversation": "bench.conversation",
+    "checker": "bench.checker",
     "planner": "bench.planner",
     "overhead": "bench.overhead",
     "sampling": "bench.sampling",
@@ -66,6 +67,8 @@ class Context:
     models: Path                          # the folder holding shapes-sd, shapes-ip2p, ...
     quick: bool = False
     device: str | None = None
+    # The domain the agent plans and checks in; the bench always judges with the world.
+    domain: str = "shapes"
     sizes: dict[str, Any] = field(default_factory=dict)   # per-suite sample sizes (tests)
     machine: dict[str, Any] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -86,7 +89,14 @@ class Context:
         if "models" not in self._shared:
             from pipelines.models import ModelSet
 
-            self._shared["models"] = ModelSet(self.config(), grounder=WorldGrounder())
+            config = self.config()
+            if self.domain == "shapes":
+                grounder = WorldGrounder()
+            else:
+                from agent.domains import get_domain
+
+                grounder = get_domain(self.domain).make_grounder(config)
+            self._shared["models"] = ModelSet(config, grounder=grounder)
         return self._shared["models"]
 
     def runner(self):
@@ -97,11 +107,13 @@ class Context:
         return self._shared["runner"]
 
     def atelier(self, home: Path, **options):
-        """An Atelier in `home` on the shared models, judged by the world's checker."""
+        """An Atelier in `home` on the shared models, in the context's domain and checked by
+        that domain's checker (the world's, for the shapes domain)."""
         from agent.api import Atelier
 
-        return Atelier(home=home, models=self.runner(), checker="shapes", retriever=None,
-                       **options)
+        checker = "shapes" if self.domain == "shapes" else "auto"
+        return Atelier(home=home, models=self.runner(), checker=checker, retriever=None,
+                       domain=self.domain, **options)
 
     def canvas(self) -> int:
         from pipelines.sampling import native_size
@@ -157,7 +169,9 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
              "machine": context.machine, "models": str(context.models)}
     for name in names:
         module = suite_module(name)
-        log(f"[bench] {name}: {module.TITLE}")
+        # Another domain's figures stand beside the shapes domain's, not over them.
+        key = name if context.domain == "shapes" else f"{name}@{context.domain}"
+        log(f"[bench] {key}: {module.TITLE}")
         started = time.perf_counter()
         entry = {"title": module.TITLE, "kind": module.KIND, **stamp}
         try:
@@ -168,7 +182,7 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
             log(traceback.format_exc(limit=8))
         entry["seconds"] = round(time.perf_counter() - started, 1)
         if "figures" in entry and hasattr(module, "plot"):
-            path = out / "plots" / f"{name}.png"
+            path = out / "plots" / f"{key}.png"
             path.parent.mkdir(exist_ok=True)
             try:
                 module.plot(entry["figures"], path)
@@ -180,7 +194,8 @@ def run_suites(names: list[str], context: Context, out: Path = RESULTS,
         # Written after every suite, so an interrupted run keeps what it measured; read again
         # first, so that a bench running beside this one keeps the suites it wrote meanwhile.
         results = read_results(latest)
-        results["suites"][name] = entry
+        entry["domain"] = context.domain
+        results["suites"][key] = entry
         write_atomically(latest, json.dumps(results, indent=2, default=str) + "\n")
         write_atomically(out / "report.md", report(results))
     return read_results(latest)
@@ -247,10 +262,17 @@ def row_text(r: dict) -> str:
 
 # --- the report ----------------------------------------------------------------------------
 
+def suite_keys(results: dict) -> list[str]:
+    """The suites in `results` in the registry's order, each followed by its runs in other
+    domains ("conversation@general")."""
+    present = results.get("suites", {})
+    return [k for n in SUITES for k in present if k == n or k.startswith(f"{n}@")]
+
+
 def summary_table(results: dict) -> str:
     """The headline figures of every suite as one markdown table (what README shows), under
     a line per run saying when, how (quick or full) and on what machine it was measured."""
-    names = [n for n in SUITES if n in results.get("suites", {})]
+    names = suite_keys(results)
     runs: dict[tuple, list[str]] = {}
     for name in names:
         entry = results["suites"][name]
@@ -285,7 +307,7 @@ def report(results: dict) -> str:
              "back). A ratio compares two measurements made in the same run of the same suite; "
              "an absolute time is shown with the machine it ran on. Quick runs use small "
              "samples: read their figures as rough.", "", summary_table(results)]
-    for name in [n for n in SUITES if n in results.get("suites", {})]:
+    for name in suite_keys(results):
         entry = results["suites"][name]
         parts += [f"## {name}: {entry['title']}", "",
                   f"Measured {entry['measured']} ({'quick' if entry.get('quick') else 'full'} "
@@ -344,7 +366,7 @@ def run_command(args) -> int:
               file=sys.stderr)
         return 2
     context = Context(models=Path(args.models or models_dir()), quick=args.quick,
-                      device=args.device)
+                      device=args.device, domain=args.domain)
     from pipelines.errors import ModelUnavailable
     from pipelines.models import locate
 
@@ -354,6 +376,7 @@ def run_command(args) -> int:
         print(f"bench needs the models: {error}", file=sys.stderr)
         return 1
     results = run_suites(names, context, args.out)
-    failed = [n for n in names if "error" in results["suites"][n]]
+    keys = [n if args.domain == "shapes" else f"{n}@{args.domain}" for n in names]
+    failed = [k for k in keys if "error" in results["suites"][k]]
     print(f"[bench] wrote {args.out / 'latest.json'} and {args.out / 'report.md'}")
     return 1 if failed else 0

@@ -21,8 +21,12 @@ from PIL import Image
 from pipelines.once import Once, building
 
 # Detections of one label that overlap this much are one object seen twice (OWL-ViT answers
-# per image patch); the higher score stands for both.
-SAME_OBJECT_IOU = 0.5
+# per image patch); the higher score stands for both. 0.3 is OWL-ViT's own suppression
+# threshold (its image-guided post-processing).
+SAME_OBJECT_IOU = 0.3
+# A detection whose box lies mostly (this much) inside a better one of its label saw part
+# of it: the answer of a patch at the object's edge.
+PART_OF_OBJECT = 0.6
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,35 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def inside_share(a, b) -> float:
+    """How much of the smaller of two boxes lies inside the other."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return inter / smaller if smaller > 0 else 0.0
+
+
 def deduplicate(found: list[Detection]) -> list[Detection]:
-    """Highest score first; a detection that overlaps a kept one of its label is dropped."""
+    """Highest score first; a detection of a kept one's label that overlaps it, or lies mostly
+    inside it (a patch at an object's edge that saw part of it), is dropped."""
     kept: list[Detection] = []
     for d in sorted(found, key=lambda d: -d.score):
-        if all(k.label != d.label or iou(k.box, d.box) < SAME_OBJECT_IOU for k in kept):
+        if all(k.label != d.label or (iou(k.box, d.box) < SAME_OBJECT_IOU and
+                                      inside_share(k.box, d.box) < PART_OF_OBJECT)
+               for k in kept):
             kept.append(d)
     return kept
+
+
+# Of a box's side, on each edge: how far outside its box a segmenter's mask is kept.
+MASK_BOX_MARGIN = 0.15
+
+
+def grown(box, margin: float) -> tuple[float, float, float, float]:
+    dx, dy = (box[2] - box[0]) * margin, (box[3] - box[1]) * margin
+    return (max(box[0] - dx, 0.0), max(box[1] - dy, 0.0), min(box[2] + dx, 1.0),
+            min(box[3] + dy, 1.0))
 
 
 def box_mask(box, width: int, height: int) -> np.ndarray:
@@ -146,9 +172,13 @@ class ModelEyes:
             out = model(**inputs, multimask_output=False)
         masks = processor.image_processor.post_process_masks(
             out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
-        # A mask is kept inside its own box: SAM may spill onto a neighbour of the same colour.
-        return [masks[i, 0].numpy().astype(bool) & box_mask(b, width, height)
+        # A mask is kept near its own box: SAM may spill onto a neighbour of the same colour.
+        # The box is grown first, since a detector's box may cut an object's edge off.
+        # A segmenter that sees nothing in a found object's box leaves it its box.
+        kept = [masks[i, 0].numpy().astype(bool) & box_mask(grown(b, MASK_BOX_MARGIN),
+                                                            width, height)
                 for i, b in enumerate(boxes)]
+        return [m if m.any() else box_mask(b, width, height) for m, b in zip(kept, boxes)]
 
     def find(self, image: Image.Image, queries: list[str],
              threshold: float | None = None) -> list[Detection]:

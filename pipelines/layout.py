@@ -66,7 +66,7 @@ class Layout(Adapter):
         base = self.models.base()
         if has_gligen(base):
             return self.gligen(args, generator, timings)
-        if args.method == "per_box":  # apply_batch checks the model family itself
+        if self.per_box(args):  # apply_batch checks the model family itself
             return self.apply_batch([args], [inputs], [generator], timings)[0]
         require_sd_family(base, "layout")
         size = native_size(base)
@@ -104,13 +104,22 @@ class Layout(Adapter):
             images = decode_latents(base, latents)
 
         # 4. Return
-        return images, {"mechanism": "multidiffusion", "scene_prompt": scene_prompt,
+        fallback = {"fallback": "per_box needs a grounding model to cut objects out; none is "
+                                "configured"} if args.method == "per_box" else {}
+        return images, {"mechanism": "multidiffusion", **fallback, "scene_prompt": scene_prompt,
                         "sampler": "ddim", "width": size, "height": size,
                         "bootstrap_steps": bootstrap_steps, "guided_steps": guided_steps}
 
+    def per_box(self, args: LayoutArgs) -> bool:
+        """Per-box placement cuts each drawn object out with the set's grounding model; a set
+        without one lays the boxes out on one canvas (multidiffusion) instead."""
+        from pipelines.grounding import NoGrounder
+
+        return args.method == "per_box" and not isinstance(self.models.grounder, NoGrounder)
+
     def batch_key(self, args: LayoutArgs, inputs: StepInputs):
         # Per-box layouts of several calls draw their objects in one batched call per round.
-        if args.method != "per_box" or args.harmonise > 0 or has_gligen(self.models.base()):
+        if not self.per_box(args) or args.harmonise > 0 or has_gligen(self.models.base()):
             return None
         return ("per_box", args.steps, args.guidance, args.redraws)
 

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from pipelines.grounding import Grounder
 
 # The shapes-world models Atelier ships, by role.
-SHIPPED = {"base": "shapes-sd", "edit": "shapes-ip2p", "clip": "shapes-clip"}
+SHIPPED = {"base": "shapes-sd", "edit": "shapes-ip2p", "clip": "shapes-clip",
+           "detector": "shapes-detector", "segmenter": "shapes-segmenter"}
+# Settings the shipped models come with: the detector's threshold from its model card.
+SHIPPED_SETTINGS = {"detector_threshold": 0.5}
 SHIPPED_DOMAIN = "shapes"
 SHIPPED_HINT = ("it ships in the models/ folder of Atelier's source tree (or set ATELIER_MODELS "
                 "to a folder that holds it); or choose another model by hub id or local folder")
@@ -51,6 +54,8 @@ class ModelConfig:
     # (zero-shot-object-detection, e.g. OWLv2) and a SAM-format segmenter, folders or hub ids.
     detector: str | None = None
     segmenter: str | None = None
+    # The detector's score threshold: its model card's (None: 0.1, OWL-ViT's usual).
+    detector_threshold: float | None = None
     device: str | None = None   # None: CUDA, else MPS, else CPU
     dtype: str | None = None    # None: float16 on CUDA, float32 elsewhere
     cpu_offload: bool = False   # keep models on the CPU, moving each to the GPU while it runs
@@ -68,7 +73,7 @@ class ModelConfig:
         """The shipped shapes-world models in `root`, with any role or setting overridden."""
         root = Path(root)
         config = cls(**{role: str(root / name) for role, name in SHIPPED.items()},
-                     domain=SHIPPED_DOMAIN)
+                     **SHIPPED_SETTINGS, domain=SHIPPED_DOMAIN)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 

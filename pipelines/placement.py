@@ -108,11 +108,11 @@ def find(grounder, image: Image.Image, phrase: str) -> np.ndarray | None:
         masks = grounder.locate(image, phrase)
     except ValueError:  # nothing matches, several do, or the phrase names nothing it knows
         return None
-    return masks[0] if len(masks) == 1 else None
+    return masks[0] if len(masks) == 1 and masks[0].any() else None
 
 
 def largest(masks: list[np.ndarray]) -> np.ndarray | None:
-    return max(masks, key=lambda m: int(m.sum()), default=None)
+    return max((m for m in masks if m.any()), key=lambda m: int(m.sum()), default=None)
 
 
 def place(canvas: Image.Image, boxes: list[list[float]], drawn: Drawn, margin: int) -> Image.Image:

@@ -1,11 +1,16 @@
 """InstructionPlanner: the offline planner for any picture, with no grammar of its own.
 
-A request for a new picture becomes one `generate` step with the request as its prompt; a
-request that changes the current image (it starts with a verb of change, or talks about "it"
-or "the ...") becomes one instruction `edit` of that image, the form instruction-tuned
-editors (InstructPix2Pix) are trained on; "undo" and "redo" move back and forth. It reads no
-objects or places: a domain that knows its words plans better (the shapes world's rule
-planner), and an LLM planner better still.
+A request for a new picture becomes one `generate` step with the request as its prompt, or,
+when its words say where things go or how many there are (several things, a place, a relation,
+a count: planners/descriptions.py), a `layout` with each thing in its own box
+(planners/boxes.py), as LLM-grounded diffusion lays a prompt out; a request that changes the
+current image names objects that the current image's reading lists, and becomes an inpaint of
+each one's box (planners/object_edits.py), or, where it cannot be read that way (it starts with
+a verb of change, or talks about "it" or "the ..."), becomes one
+instruction `edit` of that image, the form instruction-tuned editors (InstructPix2Pix) are
+trained on; "undo" and "redo" move back and forth. It reads no objects or places: a domain that
+knows its words plans better (the shapes world's rule planner), and an LLM planner better
+still.
 """
 from __future__ import annotations
 
@@ -39,6 +44,15 @@ class InstructionPlanner:
         if REDO.match(text):
             return Plan(rationale="You asked to redo the change that was undone.",
                         action="redo")
+        if context.current_image is not None:
+            from .object_edits import plan_steps
+
+            steps = plan_steps(text, context)
+            if steps is not None:
+                return Plan(rationale=(
+                    f"The request changes objects of {context.current_image} that its reading "
+                    "lists; each is redrawn in its own box, so the rest stays as it was."),
+                    steps=[Step(**step) for step in steps])
         if context.current_image is not None and self._changes_current(words):
             return Plan(rationale=(
                 f"{context.current_image} is the current image and the request says how to "
@@ -46,10 +60,31 @@ class InstructionPlanner:
                 steps=[Step(op="edit", args={"instruction": text},
                             inputs=[context.current_image],
                             reason="an instruction edit keeps what the request does not name")])
+        laid_out = self._layout(text)
+        if laid_out is not None:
+            return laid_out
         return Plan(rationale="The request describes a new picture; it becomes the prompt of "
                               "one text-to-image step.",
                     steps=[Step(op="generate", args={"prompt": text},
                                 reason="text to image from the request as written")])
+
+    @staticmethod
+    def _layout(text: str) -> Plan | None:
+        from .boxes import layout_step_args
+        from .descriptions import read_description
+
+        description = read_description(text)
+        things = description.things
+        if not (len(things) > 1 or description.relations
+                or any(t.place or t.count > 1 for t in things)):
+            return None
+        args = layout_step_args(description)
+        if args is None:
+            return None
+        named = ", ".join(o["phrase"] for o in args["objects"])
+        return Plan(rationale=f"The request places things: {named}; a layout gives each its own "
+                              "box, where a text prompt would leave places and counts to chance.",
+                    steps=[Step(op="layout", args=args, reason="each thing in its own box")])
 
     @staticmethod
     def _changes_current(words: list[str]) -> bool:

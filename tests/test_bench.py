@@ -214,3 +214,25 @@ def test_conversation_judge_follows_an_object_whose_unstated_size_came_out_other
     assert judge(render(recoloured), turn, drawn)
     assert not judge(render(drawn), turn, drawn)
     assert not judge(render(Scene((Obj("circle", "red", "large", 0.17, 0.5),), "black")), turn, drawn)
+
+
+def test_the_checker_suite_compares_the_model_checker_with_the_exact_one(tiny_models, tmp_path):
+    """Plumbing on tiny random models and eyes: every result is judged by both checkers and
+    counted once, as agreement, a false pass, a false fail or an abstention."""
+    import tiny_eyes
+
+    from bench import checker
+
+    for name in ("shapes-sd", "shapes-ip2p"):
+        (tmp_path / name).symlink_to(tiny_models / name)
+    tiny_eyes.write_detector(tmp_path / "shapes-detector")
+    tiny_eyes.write_segmenter(tmp_path / "shapes-segmenter")
+    context = Context(models=tmp_path, quick=True, device="cpu", sizes={"checker": 6})
+    figures = checker.run(context)
+    total = figures["total"]
+    assert figures["results"] == total["results"] >= 6
+    assert total["agree"] + total["false_pass"] + total["false_fail"] + total["abstained"] == \
+        total["results"]
+    assert {"generate", "inpaint"} <= set(figures["per_op"])
+    assert 0.0 <= figures["agreement"] <= 1.0
+    assert figures["summary"][0]["figure"].startswith("agreement")

@@ -50,6 +50,10 @@ def test_the_domain_is_asked_for_else_from_the_environment_else_the_model_sets(t
         assert type(atelier.checker()).__name__ == "WorldChecker"
     with Atelier(home=tmp_path / "c", retriever=None, domain="general") as atelier:
         assert atelier.domain().name == "general"
+        # The shipped set brings eyes: its detector checks and its grounder finds objects.
+        assert type(atelier.checker()).__name__ == "DetectorChecker"
+        assert type(atelier.runner().models.grounder).__name__ == "ModelGrounder"
+    with Atelier(home=tmp_path / "d", models=elsewhere, retriever=None) as atelier:
         # No grounding tool: an operation that needs one says what is missing.
         from pipelines.errors import ModelUnavailable
 
@@ -70,6 +74,19 @@ def test_the_instruction_planner_generates_edits_and_moves_back():
     assert planner.plan("undo that", context).action == "undo"
     assert planner.plan("redo", context).action == "redo"
     assert isinstance(planner.plan("!!! 123"), NotUnderstood)
+
+
+def test_the_instruction_planner_lays_out_what_the_words_place_or_count():
+    planner = InstructionPlanner()
+    plan = planner.plan("a teapot to the left of two cups, on a wooden background")
+    assert [s.op for s in plan.steps] == ["layout"]
+    args = plan.steps[0].args
+    assert [o.phrase for o in args.objects] == ["a teapot", "a cup", "a cup"]
+    centres = [(o.box[0] + o.box[2]) / 2 for o in args.objects]
+    assert centres[0] < min(centres[1:]) and args.background_prompt == "on a wooden background"
+    placed = planner.plan("a small kite at the top right").steps[0].args.objects[0]
+    assert placed.box[0] > 0.6 and placed.box[3] < 0.4 and placed.box[2] - placed.box[0] < 0.2
+    assert planner.plan("a kite").steps[0].op == "generate"
 
 
 SCRIPT = [{"session": "g1", "request": "a lighthouse at dusk", "seed": 3},
@@ -95,12 +112,15 @@ def test_the_general_domain_runs_a_script_with_the_world_unable_to_load(tmp_path
     entries = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open()]
     assert [e["ok"] for e in entries] == [True] * 5
     ops = [[s["op"] for s in e["plan"]["steps"]] for e in entries]
-    assert ops == [["generate"], ["edit"], [], ["generate"], ["edit"]]
+    # The placed circle is laid out, then redrawn green in its own box: the detector's
+    # reading of the circle is what the change is read against.
+    assert ops == [["generate"], ["edit"], [], ["layout"], ["inpaint"]]
     assert entries[2]["image"] == entries[0]["image"]          # undo went back
     ran = [e for e in entries if e["plan"]["steps"]]
-    assert all("free-text prompt asks for (objects, counts, places) is not verified"
-               in e["note"] for e in ran)
-    # Its checks are CLIP's, never the world's reader.
+    assert all("a detector finds the things, counts, places and relations" in e["note"]
+               for e in ran)
+    # The placed circle was checked by the shipped detector, never the world's reader.
+    assert entries[3]["checks_passed"] is not None
     assert "world" not in run.stdout + run.stderr.replace("shapes world here", "")
 
 

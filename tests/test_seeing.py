@@ -55,6 +55,11 @@ def test_duplicates_of_one_object_keep_the_best_score():
     b = Detection("cat", (0.12, 0.1, 0.5, 0.52), 0.4)
     c = Detection("dog", (0.12, 0.1, 0.5, 0.52), 0.3)
     assert deduplicate([b, c, a]) == [a, c]
+    # A patch at an object's edge that saw part of it: its box mostly inside the better one.
+    part = Detection("cat", (0.12, 0.35, 0.48, 0.58), 0.8)
+    other = Detection("cat", (0.6, 0.6, 0.9, 0.9), 0.5)
+    assert iou(a.box, part.box) < 0.3
+    assert deduplicate([part, other, a]) == [a, other]
 
 
 class WorldEyes:
@@ -110,9 +115,38 @@ def test_an_inpaint_must_leave_every_pixel_outside_its_region_as_it_was():
     assert verdict.passed is False and verdict.kinds == {"preserved"}
 
 
-def test_steps_without_boxes_go_to_the_fallback_or_are_not_judged():
+def test_a_prompt_is_checked_for_its_things_counts_places_and_relations():
+    scene = Scene((Obj("circle", "red", "small", 0.2, 0.2), Obj("square", "blue", "large", 0.7, 0.7)))
+    image = render(scene, SIZE)
     checker = DetectorChecker(WorldEyes())
-    step = Step(op="generate", args={"prompt": "a lighthouse at dusk"})
+
+    def verdict(prompt):
+        return checker.judge(image, checker.expect(Step(op="generate", args={"prompt": prompt}),
+                                                   None))
+
+    assert verdict("a red circle at the top left and a blue square").passed is True
+    assert verdict("a red circle to the left of a blue square").passed is True
+    assert verdict("a blue square below and to the right of a red circle").passed is True
+    for prompt, kind in (("two red circles", "count"), ("a red circle at the bottom right", "place"),
+                         ("a red circle to the right of a blue square", "relation"),
+                         ("a red circle and a green triangle", "count")):
+        judged = verdict(prompt)
+        assert judged.passed is False and judged.kinds == {kind}, (prompt, judged)
+
+
+def test_a_layout_wants_each_phrase_as_often_as_it_has_boxes():
+    image = render(Scene((Obj("circle", "red", "small", 0.2, 0.2),)), SIZE)
+    checker = DetectorChecker(WorldEyes())
+    twice = Step(op="layout", args={"objects": [
+        {"phrase": "a red circle", "box": [0.1, 0.1, 0.3, 0.3]},
+        {"phrase": "a red circle", "box": [0.6, 0.6, 0.8, 0.8]}]})
+    judged = checker.judge(image, checker.expect(twice, None))
+    assert judged.passed is False and "2 'a red circle' wanted, 1 found" in judged.failures
+
+
+def test_steps_without_objects_go_to_the_fallback_or_are_not_judged():
+    checker = DetectorChecker(WorldEyes())
+    step = Step(op="edit", args={"instruction": "make the sky stormy"}, inputs=["img_1"])
     assert checker.expect(step, None) is None
     assert checker.judge(Image.new("RGB", (8, 8)), None).passed is None
     assert isinstance(ObjectInBox("a cat", (0, 0, 1, 1)).box, tuple)
@@ -219,3 +253,25 @@ def test_the_planner_is_told_what_the_detector_read_in_the_current_image(tmp_pat
     assert "Scene of img_1 as the detector reads it" in told
     assert "obj_1: a red circle at the top left, box [" in told and "score 1.00" in told
     assert "obj_2: a blue square" in told
+
+
+def test_a_segmenter_that_sees_nothing_leaves_a_found_object_its_box(tmp_path):
+    import torch
+    from transformers import SamModel
+
+    from pipelines.detection import box_mask
+    from pipelines.placement import largest
+
+    folder = tiny_eyes.write_segmenter(tmp_path / "blind")
+    model = SamModel.from_pretrained(folder)
+    with torch.no_grad():   # every mask's logits 0: nothing is foreground
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.proj_out.weight.zero_()
+            mlp.proj_out.bias.zero_()
+    model.save_pretrained(folder)
+    eyes = ModelEyes("unused", str(folder))
+    box = (0.2, 0.3, 0.6, 0.7)
+    mask = eyes.segment(Image.new("RGB", (64, 64), (245, 245, 245)), [box])[0]
+    assert (mask == box_mask(box, 64, 64)).all() and mask.any()
+    # and a cut-out with nothing in it is no cut-out
+    assert largest([np.zeros((8, 8), dtype=bool)]) is None

@@ -308,3 +308,98 @@ def test_clip_training_with_partial_captions_runs(tmp_path):
           "--eval-every", "1000", "--out", str(tmp_path)])
     losses = [json.loads(line)["loss"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert losses and all(math.isfinite(loss) for loss in losses)
+
+
+# --- the eyes: detector (OWL-ViT format) and segmenter (SAM format) -------------------------
+
+def test_the_detector_starts_from_the_shapes_clip_weight_for_weight():
+    import open_clip
+    from transformers import OwlViTForObjectDetection
+
+    from training.detector import detector_config, init_from_clip
+
+    folder = MODELS / "shapes-clip"
+    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    config, hf_tokenizer = detector_config(folder)
+    owl = OwlViTForObjectDetection(config).eval()
+    init_from_clip(owl, folder)
+    clip.eval()
+    texts = ["a red circle", "two small blue squares at the top"]
+    ids = hf_tokenizer(texts, padding="max_length", max_length=16, return_tensors="pt")
+    pixels = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        text = owl.owlvit.get_text_features(**ids).pooler_output
+        image = owl.owlvit.get_image_features(pixel_values=pixels).pooler_output
+        assert torch.allclose(text, clip.encode_text(tokenizer(texts)), atol=1e-4)
+        assert torch.allclose(image, clip.encode_image(pixels), atol=1e-4)
+
+
+def test_detector_training_exports_a_zero_shot_detector_and_resumes(tmp_path):
+    from transformers import pipeline
+
+    from training.detector import main
+    from world.render import render
+    from world.scene import Obj, Scene
+
+    args = ["--batch", "4", "--dataset", "16", "--workers", "1", "--threads", "1", "--warmup",
+            "1", "--eval-every", "2", "--out", str(tmp_path)]
+    main(["--steps", "2", *args])
+    main(["--steps", "3", *args])
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 3] and "full@0.3" in log[0]
+    detector = pipeline("zero-shot-object-detection", model=str(tmp_path / "export"))
+    image = render(Scene((Obj("circle", "red", "large", 0.5, 0.5),)))
+    found = detector(image, candidate_labels=["red circle", "blue square"], threshold=0.0)
+    assert found and {f["label"] for f in found} <= {"red circle", "blue square"}
+
+
+def test_segmenter_training_exports_a_sam_folder(tmp_path):
+    from transformers import SamModel, SamProcessor
+
+    from training.segmenter import main
+
+    main(["--steps", "2", "--batch", "2", "--threads", "1", "--warmup", "1", "--eval-every", "2",
+          "--width", "32", "--layers", "2", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and 0.0 <= record["mask_iou"] <= 1.0
+    assert SamModel.from_pretrained(tmp_path / "export").config.vision_config.image_size == 128
+    SamProcessor.from_pretrained(tmp_path / "export")
+
+
+def test_eye_scenes_keep_the_world_rules_and_queries_name_what_they_match():
+    import numpy as np
+
+    from training.eye_data import (attribute_combinations, object_table, query_bank,
+                                   query_matches, sample_near_scene)
+    from world.scene import MIN_GAP_PX, CANVAS, boxes_clear, valid_layout
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        scene = sample_near_scene(rng)
+        assert valid_layout(scene.objects) and len(scene.objects) >= 2
+        # Near: some pair is within 10 px, none closer than the world allows.
+        gaps = [not boxes_clear(a.box, b.box, gap=10.5 / CANVAS)
+                for i, a in enumerate(scene.objects) for b in scene.objects[i + 1:]]
+        assert any(gaps)
+        assert all(boxes_clear(a.box, b.box, gap=MIN_GAP_PX / CANVAS)
+                   for i, a in enumerate(scene.objects) for b in scene.objects[i + 1:])
+    texts, attributes = query_bank(rng)
+    assert len(texts) == len(attribute_combinations()) == len(attributes)
+    from world.scene import Obj, Scene
+
+    table = torch.from_numpy(object_table(Scene((Obj("circle", "red", "small", 0.3, 0.3),))))[None]
+    matches = query_matches(table, attributes)[0, 0]
+    named = {combo for combo, hit in zip(attribute_combinations(), matches.tolist()) if hit}
+    assert named == {("circle", None, None), ("circle", "red", None), ("circle", None, "small"),
+                     ("circle", "red", "small"), (None, "red", None), (None, None, None)}
+
+
+def test_a_detection_counts_once_for_one_object_of_its_query():
+    from pipelines.detection import Detection
+    from training.evaluate_eyes import count_matches
+
+    truth = [(0.1, 0.1, 0.3, 0.3), (0.6, 0.6, 0.9, 0.9)]
+    found = [Detection("q", (0.1, 0.1, 0.3, 0.31), 0.9), Detection("q", (0.11, 0.1, 0.3, 0.3), 0.8),
+             Detection("q", (0.4, 0.0, 0.5, 0.1), 0.7)]
+    assert count_matches(found, truth) == (1, 2, 1)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from training.data import (Checkpointer, TimeBudget, add_run_arguments, cached_dataset,
-                           parallel_chunks, pick_prompts, start_run)
+                           parallel_chunks, pick_prompts, start_run, warmup_cosine)
 from training.partial_captions import (fits, multi_positive_loss, partial_texts, pick_partial,
                                        scene_stats)
 from training.tokenizer import write_tokenizer, world_words
@@ -184,14 +184,8 @@ def main(argv=None) -> None:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     checkpoints = Checkpointer(out)
-    step = 0
-    state = checkpoints.load()
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        torch.set_rng_state(state["torch_rng"])
-    elif args.init is not None:
+    step = checkpoints.resume(model, optimizer)
+    if step == 0 and args.init is not None:
         from safetensors.torch import load_file
 
         weights = load_file(str(Path(args.init) / "open_clip_model.safetensors"))
@@ -213,7 +207,7 @@ def main(argv=None) -> None:
             texts[on_device] = partial_ids[picks.to(device)]
             positives[on_device] = fits(picks, batch_stats).to(device)
         progress = budget.progress(step)
-        scale = min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * progress))
+        scale = warmup_cosine(step, args.warmup, progress)
         for group in optimizer.param_groups:
             group["lr"] = args.lr * scale
         image_features, text_features, logit_scale = model(images, texts)
@@ -238,8 +232,7 @@ def main(argv=None) -> None:
             log.write(json.dumps(record) + "\n")
             log.flush()
         if step % 500 == 0 or done:
-            checkpoints.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "step": step, "torch_rng": torch.get_rng_state()})
+            checkpoints.save_training(model, optimizer, step)
     export_clip(model, folder, out / "export")
 
 

@@ -78,6 +78,55 @@ class Checkpointer:
         torch.save(state, tmp)
         tmp.replace(self.path)
 
+    def resume(self, model, optimizer) -> int:
+        """Model, optimiser and torch's random state as last saved; the step to go on from
+        (0 when there is nothing to resume)."""
+        state = self.load()
+        if not state:
+            return 0
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        return state["step"]
+
+    def save_training(self, model, optimizer, step: int) -> None:
+        self.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "step": step, "torch_rng": torch.get_rng_state()})
+
+
+def apply_gradients(model, optimizer, loss, max_norm: float = 1.0) -> None:
+    """One optimiser step on `loss`, gradients clipped to `max_norm`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+
+
+def loss_record(step: int, started: float, losses: dict) -> dict:
+    """A log line: the step, seconds since `started` and each loss term."""
+    import time
+
+    return {"step": step, "seconds": round(time.time() - started, 1),
+            **{k: round(float(v), 4) for k, v in losses.items()}}
+
+
+def warmup_cosine(step: int, warmup: int, progress: float) -> float:
+    """The learning rate's share at `step`: linear warm-up, then a cosine to zero over
+    `progress` (0..1)."""
+    return min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * progress))
+
+
+def export_transformers(model, processor, folder) -> None:
+    """A transformers model folder with fp16 safetensors (the model itself stays float32, to
+    go on training) and its processor's files."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    half = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
+    model.save_pretrained(folder, state_dict=half)
+    processor.save_pretrained(folder)
+
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, steps: int, batch: int, lr: float,
                       warmup: int, dataset: int, out: str) -> None:

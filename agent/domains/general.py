@@ -1,10 +1,13 @@
 """The general domain: any model set that is not the shapes world's.
 
-It plans offline with the instruction planner (planners/instructions.py). It sees through
-the model set's own eyes: with a `detector` (and optionally a `segmenter`) in the set, objects
-are found and checked by model (agent/turn/seeing.py, pipelines/detection.py); without one it
-judges images by CLIP similarity where the set has a CLIP, and operations that must find
-objects (per-box layout, inpaint by description, compose) say a grounding model is missing.
+It plans offline with the instruction planner (planners/instructions.py), which lays out a
+request's things when its words place or count them. It sees through the model set's own
+eyes: with a `detector` (and optionally a `segmenter`) in the set, objects are found and
+checked by model (agent/turn/seeing.py, pipelines/detection.py), and a prompt whose image
+misses a thing, a count, a place or a relation is laid out again thing by thing
+(`DescriptionCorrections`); without one it judges images by CLIP similarity where the set has
+a CLIP, per-box layouts fall back to one canvas, and operations that must find objects
+(inpaint by description, compose) say a grounding model is missing.
 Every turn's report says how little was checked. It never reads images with the shapes
 world's detector.
 """
@@ -103,6 +106,30 @@ def _checker(runner):
     return clip if clip is not None else NoChecker()
 
 
+class DescriptionCorrections:
+    """What the corrector may switch a failing step to, read from words of any vocabulary: a
+    `generate` whose image misses a thing, a count, a place or a relation becomes a `layout` of
+    the prompt's things in grid cells (planners/boxes.py), as LLM-grounded diffusion lays a
+    prompt out. Instruction edits are not read here."""
+
+    def layout_for(self, step):
+        from planners.boxes import layout_step_args
+        from planners.descriptions import read_description
+        from planners.plan import Step
+
+        if step.op != "generate":
+            return None
+        args = layout_step_args(read_description(step.args.prompt))
+        if args is None:
+            return None
+        sampling = {k: getattr(step.args, k) for k in ("steps", "guidance", "negative_prompt")}
+        return Step(op="layout", args={**args, **sampling}, inputs=step.inputs,
+                    reason="each thing of the prompt in its own box")
+
+    def placed_edit_for(self, step, before):
+        return None
+
+
 def _eyes(config):
     """The set's detector and segmenter, one pair per configuration."""
     if config is None or not getattr(config, "detector", None):
@@ -110,8 +137,11 @@ def _eyes(config):
     from pipelines.detection import ModelEyes
 
     # The checker and the grounder ask from different threads: one pair of models for both.
-    return _EYES.get((config.detector, config.segmenter, config.device),
-                     lambda: ModelEyes(config.detector, config.segmenter, device=config.device))
+    threshold = getattr(config, "detector_threshold", None)
+    return _EYES.get((config.detector, config.segmenter, config.device, threshold),
+                     lambda: ModelEyes(config.detector, config.segmenter, device=config.device,
+                                       **({"threshold": threshold} if threshold is not None
+                                          else {})))
 
 
 _EYES = OnceMap()
@@ -135,6 +165,8 @@ def domain() -> Domain:
         name="general", description="any model set: photographs and art at the model's size",
         rule_planner=_rule_planner, llm_options=_llm_options,
         checker=_checker, grounder=_grounder, scene_reading=_scene_reading,
-        checks_notice=("checked by the model set's own eyes (a detector for objects in boxes, "
-                       "else CLIP similarity): what a free-text prompt asks for (objects, "
-                       "counts, places) is not verified"))
+        corrections=DescriptionCorrections,
+        checks_notice=("checked by the model set's own eyes: a detector finds the things, "
+                       "counts, places and relations a prompt or a layout names; without one, "
+                       "and for instruction edits, only CLIP similarity is measured, and "
+                       "backgrounds are not checked"))

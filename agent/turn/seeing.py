@@ -1,8 +1,13 @@
 """A checker that sees through models: what a step meant, read as detector queries and box
 geometry, as SLD's and LMD's evaluations read images with OWL-ViT.
 
-- `layout`, and `inpaint` with objects: each object's phrase is a query; it must be found with
-  its centre inside its box (with a margin of a quarter of the box's side), once.
+- `generate` and `reference`: the prompt read as things (planners/descriptions.py); each
+  thing's phrase is a query, found as many times as the prompt counts it, in its grid cell
+  where it has one, and in its relations to the others (centres at least a tenth of the side
+  apart, as "left of" means it).
+- `layout`: each object's phrase is a query; it must be found with its centre inside its box
+  (with a margin of a quarter of the box's side), and each phrase as many times as the layout
+  has it. `inpaint` with objects: each object in its box.
 - an edit of a region given as boxes (`inpaint`): every pixel outside the padded region must
   stay as it was (mean change at most 2 / 255).
 - anything else is left to `fallback` (a CLIP checker, where the model set has a CLIP).
@@ -17,12 +22,34 @@ from agent.turn.checks import Expectation, Reading, Verdict
 
 MAX_CHANGE_OUTSIDE = 2.0     # mean absolute change per channel, out of 255
 PLACE_MARGIN = 0.25          # of the box's side, around the box the centre may fall in
+RELATION_MARGIN = 0.1        # of the image side between two centres, for "left of" and the rest
+GRID = {"top": 0, "middle": 1, "bottom": 2, "left": 0, "center": 1, "right": 2}
 
 
 @dataclass(frozen=True)
 class ObjectInBox:
     phrase: str
     box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PhraseCount:
+    phrase: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PhraseAt:
+    phrase: str
+    row: str
+    column: str
+
+
+@dataclass(frozen=True)
+class PhraseRelation:
+    phrase: str
+    relation: str        # left_of, right_of, above, below
+    other: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,35 @@ def scene_reading(data: dict):
         for i, o in enumerate(data.get("objects", []), 1)])
 
 
+def in_cell(point, row: str, column: str) -> bool:
+    return (min(int(point[1] * 3), 2) == GRID[row]) and (min(int(point[0] * 3), 2) == GRID[column])
+
+
+def related(a, relation: str, b) -> bool:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    return {"left_of": dx >= RELATION_MARGIN, "right_of": -dx >= RELATION_MARGIN,
+            "above": dy >= RELATION_MARGIN, "below": -dy >= RELATION_MARGIN}[relation]
+
+
+def description_constraints(text: str) -> list:
+    """A prompt's things, counts, places and relations as constraints; [] when it names no
+    thing a detector could be asked for."""
+    from collections import Counter
+
+    from planners.descriptions import read_description
+
+    description = read_description(text)
+    things = description.things
+    counts = Counter()
+    for t in things:
+        counts[t.phrase] += t.count
+    constraints: list = [PhraseCount(phrase, n) for phrase, n in counts.items()]
+    constraints += [PhraseAt(t.phrase, *t.place) for t in things if t.place]
+    constraints += [PhraseRelation(things[a].phrase, r, things[b].phrase)
+                    for a, r, b in description.relations if things[a].phrase != things[b].phrase]
+    return constraints
+
+
 def centre_in(box, point, margin: float = PLACE_MARGIN) -> bool:
     dx, dy = (box[2] - box[0]) * margin, (box[3] - box[1]) * margin
     return box[0] - dx <= point[0] <= box[2] + dx and box[1] - dy <= point[1] <= box[3] + dy
@@ -66,10 +122,17 @@ class DetectorChecker:
         return Reading()
 
     def expect(self, step, before) -> Expectation | None:
+        from collections import Counter
+
         args = step.args
         constraints: list = []
+        if step.op in ("generate", "reference") and getattr(args, "prompt", None):
+            constraints += description_constraints(args.prompt)
         if step.op in ("layout", "inpaint") and getattr(args, "objects", None):
             constraints += [ObjectInBox(o.phrase, tuple(o.box)) for o in args.objects]
+        if step.op == "layout":
+            counts = Counter(o.phrase for o in args.objects)
+            constraints += [PhraseCount(phrase, n) for phrase, n in counts.items()]
         target = getattr(args, "target", None)
         if step.op == "inpaint" and before is not None and isinstance(target, list):
             from pipelines.sampling import boxes_mask
@@ -85,7 +148,7 @@ class DetectorChecker:
             constraints.append(KeptOutside(np.asarray(before.convert("RGB")), region))
         if not constraints:
             return self.fallback.expect(step, before) if self.fallback is not None else None
-        about = "; ".join(c.phrase for c in constraints if isinstance(c, ObjectInBox))
+        about = "; ".join(sorted({c.phrase for c in constraints if hasattr(c, "phrase")}))
         return Expectation(about=about or step.summary(), constraints=tuple(constraints))
 
     def judge(self, image, expectation: Expectation | None) -> Verdict:
@@ -94,17 +157,17 @@ class DetectorChecker:
         if not expectation.constraints and self.fallback is not None:
             return self.fallback.judge(image, expectation)
         failures, kinds = [], set()
-        wanted = [c for c in expectation.constraints if isinstance(c, ObjectInBox)]
-        found = self.eyes.detect(image, sorted({c.phrase for c in wanted})) if wanted else []
-        for c in wanted:
-            seen = [d for d in found if d.label == c.phrase]
-            if not seen:
-                failures.append(f"no {c.phrase!r} found")
-                kinds.add("count")
-            elif not any(centre_in(c.box, d.centre) for d in seen):
-                where = ", ".join(f"({d.centre[0]:.2f}, {d.centre[1]:.2f})" for d in seen)
-                failures.append(f"{c.phrase!r} found at {where}, not in its box {list(c.box)}")
-                kinds.add("place")
+        phrases = set()
+        for c in expectation.constraints:
+            phrases |= {getattr(c, "phrase", None), getattr(c, "other", None)}
+        phrases.discard(None)
+        found = self.eyes.detect(image, sorted(phrases)) if phrases else []
+        seen = {p: [d for d in found if d.label == p] for p in phrases}
+        for c in expectation.constraints:
+            failure = self._failure(c, seen)
+            if failure:
+                failures.append(failure[0])
+                kinds.add(failure[1])
         for c in expectation.constraints:
             if isinstance(c, KeptOutside):
                 after = np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -118,6 +181,32 @@ class DetectorChecker:
                     failures.append(f"pixels outside the edited region changed by {change:.1f} "
                                     f"/ 255 on average (at most {MAX_CHANGE_OUTSIDE:g})")
                     kinds.add("preserved")
-        score = max((d.score for d in found), default=None)
+        score = min((max((d.score for d in ds), default=0.0) for ds in seen.values()),
+                    default=None)
         return Verdict(not failures, self.method, tuple(failures), score=score,
                        kinds=frozenset(kinds), reading=reading_of(found))
+
+    @staticmethod
+    def _failure(c, seen: dict) -> tuple[str, str] | None:
+        """What is wrong with one constraint, and its kind; None when it holds."""
+        mine = seen.get(getattr(c, "phrase", None), [])
+        where = lambda ds: ", ".join(f"({d.centre[0]:.2f}, {d.centre[1]:.2f})"  # noqa: E731
+                                     for d in ds)
+        if isinstance(c, ObjectInBox):
+            if not mine:
+                return f"no {c.phrase!r} found", "count"
+            if not any(centre_in(c.box, d.centre) for d in mine):
+                return f"{c.phrase!r} found at {where(mine)}, not in its box {list(c.box)}", "place"
+        elif isinstance(c, PhraseCount) and len(mine) != c.count:
+            return f"{c.count} {c.phrase!r} wanted, {len(mine)} found", "count"
+        elif isinstance(c, PhraseAt) and mine and not any(
+                in_cell(d.centre, c.row, c.column) for d in mine):
+            return (f"{c.phrase!r} found at {where(mine)}, not at the {c.row} {c.column}",
+                    "place")
+        elif isinstance(c, PhraseRelation):
+            others = seen.get(c.other, [])
+            if mine and others and not any(related(a.centre, c.relation, b.centre)
+                                           for a in mine for b in others if a is not b):
+                return (f"{c.phrase!r} is not {c.relation.replace('_', ' ')} {c.other!r}",
+                        "relation")
+        return None
