@@ -44,8 +44,7 @@ class Atelier:
         self._llm = llm
         self._models = models
         self._domain = domain
-        # Whether an LLM planner sends the current image: None asks the model's profile.
-        self._llm_images = {"auto": None, "on": True, "off": False}.get(llm_images, llm_images)
+        self._llm_images = attach_image(llm_images)
         self._given = {"planner": planner, "checker": checker, "retriever": retriever}
         self._limits = limits
         # Each part is built once, by whichever thread asks first (pipelines/once.py): a
@@ -130,6 +129,12 @@ class Atelier:
         given = self._given["retriever"]
         return self._parts.get("retriever", lambda: default_retriever(self.home)
                                if isinstance(given, str) and given == "auto" else given)
+
+
+def attach_image(choice: bool | str | None) -> bool | None:
+    """Whether an LLM planner sends the current image, from `--llm-images` (auto, on, off) or a
+    bool; None asks the model's profile."""
+    return {"auto": None, "on": True, "off": False}.get(choice, choice)
 
 
 def make_planner(llm: Any, domain, attach_image: bool | None = None):

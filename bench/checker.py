@@ -35,8 +35,7 @@ def model_checker(context):
     if not config.detector:
         raise SystemExit("the model set has no detector: the shipped one is models/shapes-detector")
     eyes = ModelEyes(config.detector, config.segmenter, device=context.device,
-                     **({"threshold": config.detector_threshold}
-                        if config.detector_threshold is not None else {}))
+                     threshold=config.detector_threshold)
     return DetectorChecker(eyes)
 
 

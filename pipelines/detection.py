@@ -41,21 +41,26 @@ class Detection:
         return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
 
 
-def iou(a, b) -> float:
+def area(box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def intersection(a, b) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+def iou(a, b) -> float:
+    inter = intersection(a, b)
+    union = area(a) + area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
 def inside_share(a, b) -> float:
     """How much of the smaller of two boxes lies inside the other."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return inter / smaller if smaller > 0 else 0.0
+    smaller = min(area(a), area(b))
+    return intersection(a, b) / smaller if smaller > 0 else 0.0
 
 
 def deduplicate(found: list[Detection]) -> list[Detection]:
@@ -88,9 +93,14 @@ def box_mask(box, width: int, height: int) -> np.ndarray:
     return mask
 
 
+# OWL-ViT's usual score threshold, for a detector whose card names none.
+DEFAULT_THRESHOLD = 0.1
+
+
 class ModelEyes:
-    def __init__(self, detector: str, segmenter: str | None = None, *, threshold: float = 0.1,
-                 device: str | None = None):
+    def __init__(self, detector: str, segmenter: str | None = None, *,
+                 threshold: float | None = None, device: str | None = None):
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in 0..1, got {threshold!r}")
         self.detector_name = detector

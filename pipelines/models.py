@@ -54,7 +54,7 @@ class ModelConfig:
     # (zero-shot-object-detection, e.g. OWLv2) and a SAM-format segmenter, folders or hub ids.
     detector: str | None = None
     segmenter: str | None = None
-    # The detector's score threshold: its model card's (None: 0.1, OWL-ViT's usual).
+    # The detector's score threshold: its model card's (None: OWL-ViT's usual 0.1).
     detector_threshold: float | None = None
     device: str | None = None   # None: CUDA, else MPS, else CPU
     dtype: str | None = None    # None: float16 on CUDA, float32 elsewhere

@@ -82,7 +82,7 @@ class Description:
     background: str | None = None
 
 
-def _place(match: re.Match) -> tuple[str | None, str | None]:
+def place_of(match: re.Match) -> tuple[str | None, str | None]:
     vertical, horizontal, side = match["vertical"], match["horizontal"], match["side"]
     row = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "middle": "middle",
            "center": "middle", "centre": "middle"}.get(vertical or "")
@@ -101,6 +101,11 @@ def _place(match: re.Match) -> tuple[str | None, str | None]:
     return row, column
 
 
+def cell_of(point) -> tuple[str, str]:
+    """The (row, column) of the grid cell a point (x, y in 0..1) falls in."""
+    return ROWS[min(int(point[1] * 3), 2)], COLUMNS[min(int(point[0] * 3), 2)]
+
+
 def singular(word: str) -> str:
     for plural, single in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
                            ("sses", "ss")):
@@ -115,7 +120,7 @@ def _thing(text: str) -> Thing | None:
     place = None
     match = PLACE.search(text)
     if match:
-        place = _place(match)
+        place = place_of(match)
         if place == (None, None):
             place = None
         text = (text[:match.start()] + " " + text[match.end():])

@@ -24,7 +24,7 @@ import re
 
 from .boxes import cell_box, side_of
 from .context import PlanningContext, SceneObject
-from .descriptions import COLUMNS, PLACE, ROWS, _place
+from .descriptions import COLUMNS, PLACE, ROWS, cell_of, place_of
 from .phrase_edits import PhraseChange, step_for
 
 # Words that name any object: "the shape", "the object", "it".
@@ -79,9 +79,9 @@ def find_object(reference: str, scene: list[SceneObject]) -> SceneObject | None:
     if not fits and named:   # a word the reading does not use: the noun alone may still fit
         fits = [o for o in scene if named[-1] in _words(o.name)]
     if len(fits) > 1 and where:
-        row, column = _place(where)
-        fits = [o for o in fits if _cell(o.box) == (row, column)] or [
-            o for o in fits if _cell(o.box)[1] == column] or fits
+        row, column = place_of(where)
+        fits = [o for o in fits if cell_of(centre(o.box)) == (row, column)] or [
+            o for o in fits if cell_of(centre(o.box))[1] == column] or fits
     extreme = next((w for w in words if w.endswith("most")), None)
     if len(fits) > 1 and extreme:
         key = {"leftmost": lambda o: o.box[0], "rightmost": lambda o: -o.box[2],
@@ -96,9 +96,8 @@ def find_object(reference: str, scene: list[SceneObject]) -> SceneObject | None:
     return fits[0] if len(fits) == 1 else None
 
 
-def _cell(box) -> tuple[str, str]:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return ROWS[min(int(cy * 3), 2)], COLUMNS[min(int(cx * 3), 2)]
+def centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
 PREPOSITIONS = frozenset({"at", "on", "in", "with", "of", "by", "near", "under", "over",
@@ -122,25 +121,26 @@ def becomes(name: str, new: str) -> str:
     return " ".join(new_words + old[-1:])
 
 
-def scaled(box, factor: float) -> list[float]:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half_w, half_h = (box[2] - box[0]) * factor / 2, (box[3] - box[1]) * factor / 2
-    half_w, half_h = min(half_w, 0.49), min(half_h, 0.49)
+def box_about(cx: float, cy: float, width: float, height: float) -> list[float]:
+    """A box of this size (at most 0.98 of a side) about the centre, moved inside the image."""
+    half_w, half_h = min(width, 0.98) / 2, min(height, 0.98) / 2
     cx, cy = min(max(cx, half_w), 1 - half_w), min(max(cy, half_h), 1 - half_h)
     return [round(cx - half_w, 4), round(cy - half_h, 4), round(cx + half_w, 4),
             round(cy + half_h, 4)]
 
 
+def scaled(box, factor: float) -> list[float]:
+    return box_about(*centre(box), (box[2] - box[0]) * factor, (box[3] - box[1]) * factor)
+
+
 def moved(box, row: str, column: str) -> list[float]:
     side = max(box[2] - box[0], box[3] - box[1])
     target = cell_box(ROWS.index(row), COLUMNS.index(column), side)
-    w, h = box[2] - box[0], box[3] - box[1]
-    cx, cy = (target[0] + target[2]) / 2, (target[1] + target[3]) / 2
-    return [round(cx - w / 2, 4), round(cy - h / 2, 4), round(cx + w / 2, 4), round(cy + h / 2, 4)]
+    return box_about(*centre(target), box[2] - box[0], box[3] - box[1])
 
 
 def free_cell(scene: list[SceneObject]) -> tuple[str, str]:
-    taken = {_cell(o.box) for o in scene}
+    taken = {cell_of(centre(o.box)) for o in scene}
     for row, column in [(1, 1), (1, 0), (1, 2), (0, 1), (2, 1), (0, 0), (0, 2), (2, 0), (2, 2)]:
         if (ROWS[row], COLUMNS[column]) not in taken:
             return ROWS[row], COLUMNS[column]
@@ -162,14 +162,14 @@ def read_change(request: str, scene: list[SceneObject]) -> tuple[str, PhraseChan
     if (match := ADD.match(text)):
         place = PLACE.search(match["y"])
         what = PLACE.sub(" ", match["y"]).strip() if place else match["y"]
-        cell = _place(place) if place else free_cell(scene)
+        cell = place_of(place) if place else free_cell(scene)
         box = cell_box(ROWS.index(cell[0]), COLUMNS.index(cell[1]), side_of(what))
         return "edit", PhraseChange(do="add", box=box, becomes=" ".join(
             w for w in _words(what) if w not in ARTICLES and w not in ("one", "another")))
     if (match := MOVE.match(text)) and (o := find_object(match["x"], scene)):
         place = PLACE.search(match["where"]) or PLACE.search("at " + match["where"])
         if place:
-            row, column = _place(place)
+            row, column = place_of(place)
             return "edit", PhraseChange(do="change", object=o.id, becomes=_bare(o.name),
                                         box=moved(o.box, row, column))
     if (match := RESIZE.match(text)):
@@ -194,11 +194,8 @@ def read_change(request: str, scene: list[SceneObject]) -> tuple[str, PhraseChan
 
 def squared(box) -> list[float]:
     """A square box about the same centre, its side the larger side of `box`."""
-    side = min(max(box[2] - box[0], box[3] - box[1]), 0.98)
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = side / 2
-    cx, cy = min(max(cx, half), 1 - half), min(max(cy, half), 1 - half)
-    return [round(cx - half, 4), round(cy - half, 4), round(cx + half, 4), round(cy + half, 4)]
+    side = max(box[2] - box[0], box[3] - box[1])
+    return box_about(*centre(box), side, side)
 
 
 def _bare(name: str) -> str:

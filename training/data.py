@@ -116,6 +116,16 @@ def warmup_cosine(step: int, warmup: int, progress: float) -> float:
     return min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * progress))
 
 
+def export_and_measure(model, processor, folder, measure) -> dict:
+    """Export the model (`export_transformers`) and return `measure(folder)`, the export's
+    figures; the model goes back to training mode."""
+    model.eval()
+    export_transformers(model, processor, folder)
+    figures = measure(folder)
+    model.train()
+    return figures
+
+
 def export_transformers(model, processor, folder) -> None:
     """A transformers model folder with fp16 safetensors (the model itself stays float32, to
     go on training) and its processor's files."""

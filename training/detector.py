@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from training.data import (Checkpointer, TimeBudget, add_run_arguments, apply_gradients,
-                           cached_dataset, export_transformers, loss_record, parallel_chunks,
+                           cached_dataset, export_and_measure, export_transformers, loss_record,
+                           parallel_chunks,
                            start_run, warmup_cosine)
 from training.eye_data import (augment, object_table, query_bank, query_matches,
                                sample_training_scene)
@@ -290,14 +291,13 @@ def main(argv=None) -> None:
         step += 1
         done = budget.finished(step)
         record = loss_record(step, budget.start, losses)
-        if step % args.eval_every == 0 or done:
+        measured = step % args.eval_every == 0 or done
+        if measured:
             from training.evaluate_eyes import detector_figures
 
-            model.eval()
-            export_transformers(model, processor, out / "export")
-            record.update(detector_figures(out / "export", scenes=150, seed=7_000_000))
-            model.train()
-        if step % 25 == 0 or len(record) > 7:
+            record.update(export_and_measure(model, processor, out / "export", partial(
+                detector_figures, scenes=150, seed=7_000_000)))
+        if step % 25 == 0 or measured:
             log.write(json.dumps(record) + "\n")
             log.flush()
         if step % 250 == 0 or done:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from training.data import (Checkpointer, TimeBudget, add_run_arguments, apply_gradients,
-                           export_transformers, loss_record, start_run, warmup_cosine)
+                           export_and_measure, export_transformers, loss_record, start_run,
+                           warmup_cosine)
 from training.eye_data import augment, sample_training_scene
 from world.render import render, render_mask
 from world.scene import CANVAS, MAX_OBJECTS
@@ -135,15 +137,13 @@ def main(argv=None) -> None:
         step += 1
         done = budget.finished(step)
         record = loss_record(step, budget.start, losses)
-        if step % args.eval_every == 0 or done:
+        measured = step % args.eval_every == 0 or done
+        if measured:
             from training.evaluate_eyes import segmenter_figures
 
-            model.eval()
-            export_transformers(model, processor, out / "export")
-            record.update(segmenter_figures(out / "export", scenes=60, seed=7_500_000,
-                                            box_jitter=0.05))
-            model.train()
-        if step % 25 == 0 or len(record) > 8:
+            record.update(export_and_measure(model, processor, out / "export", partial(
+                segmenter_figures, scenes=60, seed=7_500_000, box_jitter=0.05)))
+        if step % 25 == 0 or measured:
             log.write(json.dumps(record) + "\n")
             log.flush()
         if step % 250 == 0 or done:

@@ -137,11 +137,10 @@ def _eyes(config):
     from pipelines.detection import ModelEyes
 
     # The checker and the grounder ask from different threads: one pair of models for both.
-    threshold = getattr(config, "detector_threshold", None)
+    threshold = config.detector_threshold
     return _EYES.get((config.detector, config.segmenter, config.device, threshold),
                      lambda: ModelEyes(config.detector, config.segmenter, device=config.device,
-                                       **({"threshold": threshold} if threshold is not None
-                                          else {})))
+                                       threshold=threshold))
 
 
 _EYES = OnceMap()

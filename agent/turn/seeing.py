@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.turn.checks import Expectation, Reading, Verdict
+from planners.descriptions import cell_of
 
 MAX_CHANGE_OUTSIDE = 2.0     # mean absolute change per channel, out of 255
 PLACE_MARGIN = 0.25          # of the box's side, around the box the centre may fall in
 RELATION_MARGIN = 0.1        # of the image side between two centres, for "left of" and the rest
-GRID = {"top": 0, "middle": 1, "bottom": 2, "left": 0, "center": 1, "right": 2}
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,6 @@ def scene_reading(data: dict):
     return SceneReading(objects=[
         SceneObject(id=f"obj_{i}", name=o["name"], box=o["box"], score=o.get("score"))
         for i, o in enumerate(data.get("objects", []), 1)])
-
-
-def in_cell(point, row: str, column: str) -> bool:
-    return (min(int(point[1] * 3), 2) == GRID[row]) and (min(int(point[0] * 3), 2) == GRID[column])
 
 
 def related(a, relation: str, b) -> bool:
@@ -200,7 +196,7 @@ class DetectorChecker:
         elif isinstance(c, PhraseCount) and len(mine) != c.count:
             return f"{c.count} {c.phrase!r} wanted, {len(mine)} found", "count"
         elif isinstance(c, PhraseAt) and mine and not any(
-                in_cell(d.centre, c.row, c.column) for d in mine):
+                cell_of(d.centre) == (c.row, c.column) for d in mine):
             return (f"{c.phrase!r} found at {where(mine)}, not at the {c.row} {c.column}",
                     "place")
         elif isinstance(c, PhraseRelation):

@@ -103,8 +103,9 @@ def build_planner(args: argparse.Namespace):
     else:
         if args.cassette:
             model = CassetteChatModel.wrap(model, args.cassette)
-    attach = {"auto": None, "on": True, "off": False}[args.llm_images]
-    return LLMPlanner(model, timeout=llm_call_timeout(), attach_image=attach,
+    from agent.api import attach_image
+
+    return LLMPlanner(model, timeout=llm_call_timeout(), attach_image=attach_image(args.llm_images),
                       **chosen_domain(args).llm_options())
 
 
