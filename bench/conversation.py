@@ -22,7 +22,9 @@ from bench.harness import percent, row
 TITLE = "Conversations: multi-turn sessions, the agent with and without self-correction"
 KIND = "quality"
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "conversations.jsonl"
-TARGET = 0.90
+# The general domain sees through a detector and reads edits in any vocabulary: its goal is
+# lower than the shapes domain's, whose reader knows every word and every pixel.
+TARGETS = {"shapes": 0.90, "general": 0.85}
 
 
 def load_sessions(n: int | None = None) -> list[dict]:
@@ -109,11 +111,12 @@ def run(context) -> dict:
     sessions = load_sessions(context.size("conversation", quick=4, full=0) or None)
     corrected = summarise(converse(context, sessions, Limits()), sessions)
     single = summarise(converse(context, sessions, Limits(max_corrections=0, replans=0)), sessions)
+    target = TARGETS.get(context.domain, TARGETS["general"])
     figures = {"sessions": len(sessions), "with_correction": corrected, "without_correction": single}
     figures["summary"] = [
         row("turns correct: agent with self-correction", corrected["correct"], unit="%",
             baseline=single["correct"], baseline_label="without self-correction",
-            target=f">= {percent(TARGET)}", ok=corrected["correct"] >= TARGET,
+            target=f">= {percent(target)}", ok=corrected["correct"] >= target,
             note=f"{corrected['turns']} turns, {len(sessions)} sessions"),
         row("sessions with every turn right: with self-correction", corrected["sessions_all_right"],
             unit="%", baseline=single["sessions_all_right"], baseline_label="without self-correction"),

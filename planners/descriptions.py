@@ -65,6 +65,15 @@ COPULA = re.compile(r"^(?:(?:there|here) (?:is|are|should be)|is|are|should be|j
 LIST_HEAD = re.compile(r"^[^:]*\b(?:objects?|things?|shapes?|items?|one|two|three|four|five|"
                        r"six|seven|eight|\d+)\b[^:]*:\s*")
 TOTAL = re.compile(r"\b(?:in total|in all|altogether)\b")
+# "..., in order from top to bottom": each thing above (or left of) the next.
+ORDER = re.compile(r",?\s*\b(?:(?:in (?:that |this )?order|ordered|arranged),? )?from (?P<first>top|"
+                   r"left|bottom|right) to (?:the )?(?:bottom|right|top|left)\b(?:,? in (?:that|this) "
+                   r"order)?")
+ORDERS = {"top": "above", "left": "left_of", "bottom": "below", "right": "right_of"}
+# "a blue box, and under it, a yellow box": the thing after is related to the one before.
+RELATIVE_TO_IT = re.compile(r"(?:,\s*)?\b(?:and\s+)?(?P<words>" + "|".join(
+    words for words, _ in RELATIONS if "-" not in words) + r") (?:it|that|that one|them)\b,?\s*")
+IT_MARK = "it-related-"
 SPLIT = re.compile(r"\s*(?:,|;|\band\b|\bwith\b|\bnext to\b|\bbeside\b|\bplus\b)\s*")
 
 
@@ -190,14 +199,28 @@ def read_description(text: str) -> Description:
     if match:
         description.background = match["what"].strip() or None
         text = (text[:match.start()] + "," + text[match.end():]).strip(" ,")
+    order = ORDER.search(text)
+    if order:
+        text = (text[:order.start()] + text[order.end():]).strip(" ,")
     text = COMPOUND.sub(r"\1-\2-of", text)
+    text = RELATIVE_TO_IT.sub(lambda m: f", {IT_MARK}{m['words'].replace(' ', '_')} ", text)
     text = LIST_HEAD.sub("", text, count=1)
     parts = [_clean(p) for p in SPLIT.split(text) if p and p.strip() and not TOTAL.search(p)]
     parts = [p for p in parts if p]
     # After the first, a part that opens with no article or number once its place is said
     # ("oil painting", "4k") says how the picture looks, not what is in it.
-    parts = parts[:1] + [p for p in parts[1:] if _opens_a_thing(p)]
+    parts = parts[:1] + [p for p in parts[1:] if _opens_a_thing(p) or p.startswith(IT_MARK)]
     for part in parts:
+        if part.startswith(IT_MARK):
+            words, _, rest = part[len(IT_MARK):].partition(" ")
+            thing = _thing(rest)
+            if thing is not None:
+                description.things.append(thing)
+                n = len(description.things)
+                if n > 1:
+                    relation = dict(RELATIONS)[words.replace("_", " ")]
+                    description.relations += [(n - 1, r, n - 2) for r in relation]
+            continue
         # "A left of B": split at the relation, A and B each a thing.
         for words, relation in RELATIONS:
             pattern = re.search(rf"\b{words}\b", part)
@@ -212,6 +235,9 @@ def read_description(text: str) -> Description:
             thing = _thing(part)
             if thing is not None:
                 description.things.append(thing)
+    if order and not description.relations:
+        relation = ORDERS[order["first"]]
+        description.relations = [(i, relation, i + 1) for i in range(len(description.things) - 1)]
     if not description.relations:
         description.things = _split_ones(description.things)
     return description

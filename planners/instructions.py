@@ -5,12 +5,12 @@ when its words say where things go or how many there are (several things, a plac
 a count: planners/descriptions.py), a `layout` with each thing in its own box
 (planners/boxes.py), as LLM-grounded diffusion lays a prompt out; a request that changes the
 current image names objects that the current image's reading lists, and becomes an inpaint of
-each one's box (planners/object_edits.py), or, where it cannot be read that way (it starts with
-a verb of change, or talks about "it" or "the ..."), becomes one
+each one's box (planners/object_edits.py), or, where it cannot be read that way, becomes one
 instruction `edit` of that image, the form instruction-tuned editors (InstructPix2Pix) are
-trained on; "undo" and "redo" move back and forth. It reads no objects or places: a domain that
-knows its words plans better (the shapes world's rule planner), and an LLM planner better
-still.
+trained on. A request made while there is a current image is about that image unless it
+describes things anew ("a kite", "draw two dogs", "a new picture of ..."). "undo" and "redo"
+move back and forth. A domain that knows its words plans better (the shapes world's rule
+planner), and an LLM planner better still.
 """
 from __future__ import annotations
 
@@ -21,12 +21,19 @@ from .plan import NotUnderstood, Plan, PlanResult, Step
 
 UNDO = re.compile(r"^\s*(undo|revert|go back|take (that|it) back|step back)\b", re.I)
 REDO = re.compile(r"^\s*(redo|do (that|it) again)\b", re.I)
-# The first word of a request that changes what is there rather than asking for a picture.
-CHANGE_VERBS = frozenset("""
-make change turn replace remove delete erase add put place move shift swap recolor recolour
-paint color colour give let convert transform set enlarge shrink rotate flip brighten darken
-""".split())
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# A request that asks for a picture: it opens by describing things ("a kite at dusk", "two
+# dogs"), or with a verb of making and then things ("draw a kite", "give me two dogs").
+DESCRIBES = re.compile(
+    r"^(?:(?:please|ok|okay|now|so|hi|hey)[,\s]+)*(?:(?:can|could|would|will) you (?:please )?)?"
+    r"(?:(?:i(?:'d| would)? (?:like|want|need)(?: to see)?|give me|show me|make me|draw me|"
+    r"paint me|draw|paint|make|create|generate|render|show|produce|sketch|depict|imagine)\s+)?"
+    r"(?:a|an|one|two|three|four|five|six|seven|eight|some|several|\d+)\s")
+NEW_PICTURE = re.compile(r"\b(?:new|another|different|fresh) (?:picture|image|scene|drawing|"
+                         r"painting|photo)\b|\bstart (?:over|again)\b")
+# "a red square should be added", "a dot too": a thing added to the current picture.
+ALSO = re.compile(r"\b(?:too|as well|also|should be added|to it|to the (?:picture|image|scene))"
+                  r"\b|\b(?:should|must|needs to) be (?:added|included|drawn|put|placed)\b")
 
 
 class InstructionPlanner:
@@ -53,7 +60,7 @@ class InstructionPlanner:
                     f"The request changes objects of {context.current_image} that its reading "
                     "lists; each is redrawn in its own box, so the rest stays as it was."),
                     steps=[Step(**step) for step in steps])
-        if context.current_image is not None and self._changes_current(words):
+        if context.current_image is not None and not self._asks_for_new(text):
             return Plan(rationale=(
                 f"{context.current_image} is the current image and the request says how to "
                 "change it, so the instruction editor changes it as the request says."),
@@ -87,6 +94,12 @@ class InstructionPlanner:
                     steps=[Step(op="layout", args=args, reason="each thing in its own box")])
 
     @staticmethod
-    def _changes_current(words: list[str]) -> bool:
-        return (words[0] in CHANGE_VERBS or words[0] in ("now", "then", "and")
-                or any(w in ("it", "its", "them", "this", "that") for w in words[:4]))
+    def _asks_for_new(text: str) -> bool:
+        """Does a request made while there is a current image ask for a new picture ("a
+        kite", "draw two dogs", "a new picture of ...")? Anything else is about the current
+        one: "the square should be green", "i don't want the dog", "it is too dark"."""
+        lowered = text.lower()
+        if NEW_PICTURE.search(lowered):
+            return True
+        match = DESCRIBES.match(lowered)
+        return match is not None and not ALSO.search(lowered)

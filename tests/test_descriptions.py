@@ -53,6 +53,16 @@ def test_relations_join_the_things_on_either_side():
     assert read_description("a bench to the left of two lamps").things[1] == Thing("lamp", 2)
 
 
+def test_a_relation_to_it_and_an_order_relate_the_things_said_before():
+    d = read_description("Can you draw a blue kite, and under it, a yellow windmill?")
+    assert d.things == [Thing("blue kite"), Thing("yellow windmill")]
+    assert d.relations == [(1, "below", 0)]
+    d = read_description("a cup, a fork and a plate, in order from left to right")
+    assert [t.phrase for t in d.things] == ["cup", "fork", "plate"]
+    assert d.relations == [(0, "left_of", 1), (1, "left_of", 2)]
+    assert read_description("a hat and a shoe from top to bottom").relations == [(0, "above", 1)]
+
+
 def test_plurals_become_the_detector_queries_singular():
     assert [singular(w) for w in ("boxes", "berries", "glasses", "benches", "bus", "cats")] == [
         "box", "berry", "glass", "bench", "bus", "cat"]

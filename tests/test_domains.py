@@ -89,6 +89,29 @@ def test_the_instruction_planner_lays_out_what_the_words_place_or_count():
     assert planner.plan("a kite").steps[0].op == "generate"
 
 
+def test_the_general_corrector_lays_out_a_prompt_and_places_an_instruction_edit():
+    from agent.domains.general import DescriptionCorrections
+    from agent.turn.orchestrator import Corrector
+    from agent.turn.checks import Verdict
+    from planners.plan import Step
+
+    corrections = DescriptionCorrections()
+    laid = corrections.layout_for(Step(op="generate", args={"prompt": "a kite left of a tree"}))
+    assert laid.op == "layout" and [o.phrase for o in laid.args.objects] == ["a kite", "a tree"]
+    before = {"objects": [{"name": "a red kite", "box": [0.1, 0.1, 0.3, 0.3], "score": 0.9},
+                          {"name": "a tall tree", "box": [0.6, 0.2, 0.9, 0.9], "score": 0.8}]}
+    edit = Step(op="edit", args={"instruction": "make the kite blue"}, inputs=["img_2"])
+    placed = corrections.placed_edit_for(edit, before)
+    assert placed.op == "inpaint" and placed.inputs == ["img_2"]
+    assert [o.phrase for o in placed.args.objects] == ["blue kite"]
+    assert placed.args.objects[0].box == before["objects"][0]["box"]
+    unread = Step(op="edit", args={"instruction": "make it look like autumn"}, inputs=["img_2"])
+    assert corrections.placed_edit_for(unread, before) is None
+    failed = Verdict(False, "clip", ("too far from the text",))
+    strategy, step, _ = Corrector(corrections=corrections).next(edit, 3, failed, {"edit"}, before)
+    assert strategy == "op" and step.op == "inpaint"
+
+
 SCRIPT = [{"session": "g1", "request": "a lighthouse at dusk", "seed": 3},
           {"session": "g1", "request": "make it red"},
           {"session": "g1", "request": "undo"},

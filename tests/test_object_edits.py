@@ -63,10 +63,65 @@ def test_changes_become_inpaints_of_the_named_object_only():
     assert added.objects[0].phrase == "white goose" and added.objects[0].box[0] < 0.2
 
 
-def test_a_new_background_lays_the_same_objects_out_again():
-    step = plan("Change the background to snowy").steps[0]
-    assert step.op == "layout" and step.args.background_prompt == "on a snowy background"
-    assert [o.box for o in step.args.objects] == [o.box for o in SCENE]
+def test_a_new_background_is_an_instruction_edit_that_keeps_the_objects():
+    for request in ("Change the background to snowy", "I'd like the background snowy",
+                    "The background should be snowy instead", "use a snowy background"):
+        step = plan(request).steps[0]
+        assert step.op == "edit" and step.inputs == ["img_1"]
+        assert step.args.instruction == "make the background snowy"
+
+
+@pytest.mark.parametrize("request_, wanted", [
+    ("I don't want the dog", "obj_1"), ("the large barn should go", "obj_2"),
+    ("the dog should be removed", "obj_1"), ("get rid of the barn at the top left", "obj_3"),
+])
+def test_a_removal_is_read_however_it_is_said(request_, wanted):
+    step = plan(request_).steps[0]
+    box = next(o.box for o in SCENE if o.id == wanted)
+    assert step.op == "inpaint" and step.args.objects == []
+    region = step.args.target[0]
+    assert region[0] <= box[0] and region[2] >= box[2]
+
+
+@pytest.mark.parametrize("request_", ["a white goose should be added at the bottom left",
+                                      "I want a white goose at the bottom left too"])
+def test_an_addition_is_read_however_it_is_said(request_):
+    added = plan(request_).steps[0].args.objects[0]
+    assert added.phrase == "white goose" and added.box[0] < 0.2 and added.box[1] > 0.6
+
+
+def test_the_size_words_of_a_reference_do_not_say_which_way_it_changes():
+    grown = plan("the small barn should be larger").steps[0].args.objects[0].box
+    assert grown[2] - grown[0] == pytest.approx(0.15 * 1.75, abs=1e-3)
+    shrunk = plan("it is too big, make it smaller", SCENE[1:2]).steps[0].args.objects[0].box
+    assert shrunk[2] - shrunk[0] == pytest.approx(0.35 * 0.57, abs=1e-3)
+
+
+def test_a_move_beside_another_object_puts_it_on_that_side():
+    box = plan("move the dog left of the large barn").steps[0].args.objects[0].box
+    assert box[2] == pytest.approx(SCENE[1].box[0] - 0.1)
+    assert (box[1] + box[3]) / 2 == pytest.approx((SCENE[1].box[1] + SCENE[1].box[3]) / 2)
+
+
+def test_a_colour_swap_redraws_both_objects_with_the_other_colour():
+    steps = plan("swap the colours of the dog and the large barn").steps
+    assert [s.op for s in steps] == ["inpaint", "inpaint"]
+    assert steps[0].inputs == ["img_1"] and steps[1].inputs == []
+    assert [s.args.objects[0].phrase for s in steps] == ["red dog", "brown barn"]
+
+
+def test_a_word_the_reading_does_not_use_still_finds_the_one_object_placed_so():
+    assert find_object("the rightmost building", SCENE).id == "obj_2"
+    assert find_object("the hound", SCENE[:1]).id == "obj_1"
+
+
+@pytest.mark.parametrize("request_, op", [
+    ("the barn at the top left should be blue", "inpaint"), ("a kite", "generate"),
+    ("draw two kites at the top", "layout"), ("it is too dark", "edit"),
+    ("a new picture of a kite", "generate"),
+])
+def test_with_a_current_image_only_a_description_asks_for_a_new_picture(request_, op):
+    assert plan(request_).steps[0].op == op
 
 
 def test_what_it_cannot_read_goes_to_the_instruction_editor():

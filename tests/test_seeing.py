@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import tiny_eyes
-from agent.turn.seeing import DetectorChecker, KeptOutside, ObjectInBox
+from agent.turn.seeing import DetectorChecker, GoneFrom, KeptOutside, ObjectInBox
 from pipelines.detection import Detection, ModelEyes, deduplicate, iou
 from pipelines.grounding import ModelGrounder
 from planners.plan import Step
@@ -113,6 +113,36 @@ def test_an_inpaint_must_leave_every_pixel_outside_its_region_as_it_was():
     outside[:40, :40] = 0
     verdict = checker.judge(Image.fromarray(outside), expectation)
     assert verdict.passed is False and verdict.kinds == {"preserved"}
+
+
+def test_a_removal_must_leave_the_object_gone_and_the_reading_keeps_the_rest():
+    circle, square = Obj("circle", "red", "small", 0.25, 0.3), Obj("square", "blue", "large", 0.7, 0.65)
+    before = render(Scene((circle, square)), SIZE)
+    stored = {"objects": [{"name": "a red circle", "box": list(circle.box)},
+                          {"name": "a blue square", "box": list(square.box)}]}
+    region = [round(v, 3) for v in (circle.box[0] - 0.04, circle.box[1] - 0.04,
+                                    circle.box[2] + 0.04, circle.box[3] + 0.04)]
+    step = Step(op="inpaint", args={"prompt": "a blue square", "target": [region], "objects": []},
+                inputs=["img_1"])
+    checker = DetectorChecker(WorldEyes())
+    expectation = checker.expect(step, before, scene=stored)
+    assert [c.phrase for c in expectation.constraints if isinstance(c, GoneFrom)] == ["a red circle"]
+    kept = checker.judge(before, expectation)
+    assert kept.passed is False and "'a red circle' is still there" in kept.failures[0]
+    removed = checker.judge(render(Scene((square,)), SIZE), expectation)
+    assert removed.passed is True
+    assert [o["name"] for o in removed.reading.scene["objects"]] == ["a blue square"]
+
+
+def test_an_edit_with_nothing_to_test_still_reads_the_objects_it_had():
+    square = Obj("square", "blue", "large", 0.7, 0.65)
+    image = render(Scene((square,)), SIZE)
+    stored = {"objects": [{"name": "a blue square", "box": list(square.box)}]}
+    step = Step(op="edit", args={"instruction": "make the background gray"}, inputs=["img_1"])
+    checker = DetectorChecker(WorldEyes())
+    verdict = checker.judge(image, checker.expect(step, image, scene=stored))
+    assert verdict.passed is None
+    assert verdict.reading.scene["objects"][0]["name"] == "a blue square"
 
 
 def test_a_prompt_is_checked_for_its_things_counts_places_and_relations():

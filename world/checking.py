@@ -141,7 +141,8 @@ class WorldChecker:
             return Reading()
         return Reading(scene.to_dict(), caption(scene))
 
-    def expect(self, step, before) -> Expectation | None:
+    def expect(self, step, before, scene: dict | None = None) -> Expectation | None:
+        # The world's detector reads every object of `before` itself: `scene` adds nothing.
         op, args = step.op, step.args
         if op in ("generate", "reference"):
             compose = read_composition(args.prompt)

@@ -110,7 +110,8 @@ class DescriptionCorrections:
     """What the corrector may switch a failing step to, read from words of any vocabulary: a
     `generate` whose image misses a thing, a count, a place or a relation becomes a `layout` of
     the prompt's things in grid cells (planners/boxes.py), as LLM-grounded diffusion lays a
-    prompt out. Instruction edits are not read here."""
+    prompt out; an instruction `edit` that misses becomes an inpaint of the objects it names,
+    found in the detector's reading of the image."""
 
     def layout_for(self, step):
         from planners.boxes import layout_step_args
@@ -127,7 +128,24 @@ class DescriptionCorrections:
                     reason="each thing of the prompt in its own box")
 
     def placed_edit_for(self, step, before):
-        return None
+        """An instruction edit read as object changes (planners/object_edits.py) against the
+        detector's reading of the image it edits: an inpaint of each changed object's box."""
+        from planners.context import ImageInfo, PlanningContext
+        from planners.object_edits import plan_steps
+        from planners.plan import Step
+
+        from agent.turn.seeing import scene_reading
+
+        if step.op != "edit":
+            return None
+        source = step.inputs[0] if step.inputs else "img_0"
+        context = PlanningContext(images=[ImageInfo(id=source)], current_image=source,
+                                  scene=scene_reading(before))
+        steps = plan_steps(step.args.instruction, context)
+        if steps is None or len(steps) != 1 or steps[0]["op"] != "inpaint":
+            return None
+        return Step(op="inpaint", args=steps[0]["args"], inputs=step.inputs,
+                    reason=f"inpaint for {step.args.instruction!r}")
 
 
 def _eyes(config):

@@ -302,6 +302,12 @@ class _TurnWorkspace:
             row["scene"], row["caption"] = verdict.reading.scene, verdict.reading.caption
         row["chosen"] = row.get("chosen", False) or chosen
 
+    def scene_of(self, image_id: str) -> dict | None:
+        number = image_number(image_id)
+        if any(row["number"] == number for row in self.pending.images):
+            return self.pending.image_row(number).get("scene")
+        return self.session.image(image_id).scene
+
     def preview_move(self, action: str) -> tuple[str | None, str | None]:
         here, last = self.store.position(self.session.id)
         target = here - 1 if action == "undo" else here + 1

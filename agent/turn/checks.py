@@ -30,6 +30,9 @@ class Expectation:
     about: str                               # what is expected, in words, for logs
     constraints: tuple = ()                  # what the domain's checker tests
     text: str | None = None                  # what a CLIP checker compares with
+    # Phrases a checker reads besides those it tests (the objects the image had before the
+    # step), so that its reading of the result lists the whole scene for the next turn.
+    read_also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Checker(Protocol):
 
     def read(self, image) -> Reading: ...
 
-    def expect(self, step, before) -> Expectation | None: ...
+    # `scene`: the stored reading of `before` (Reading.scene), where the session has one.
+    def expect(self, step, before, scene: dict | None = None) -> Expectation | None: ...
 
     def judge(self, image, expectation: Expectation | None) -> Verdict: ...
 
@@ -69,7 +73,7 @@ class NoChecker:
     def read(self, image) -> Reading:
         return Reading()
 
-    def expect(self, step, before) -> Expectation | None:
+    def expect(self, step, before, scene: dict | None = None) -> Expectation | None:
         return None
 
     def judge(self, image, expectation: Expectation | None) -> Verdict:
@@ -106,7 +110,7 @@ class ClipChecker:
     def read(self, image) -> Reading:
         return Reading()
 
-    def expect(self, step, before) -> Expectation | None:
+    def expect(self, step, before, scene: dict | None = None) -> Expectation | None:
         text = step_text(step)
         return None if text is None else Expectation(about=text, text=text)
 

@@ -91,6 +91,8 @@ class Workspace(Protocol):
 
     def annotate(self, image_id: str, verdict: Verdict, chosen: bool) -> None: ...
 
+    def scene_of(self, image_id: str) -> dict | None: ...  # its stored reading, if any
+
     def preview_move(self, action: str) -> tuple[str | None, str | None]: ...  # (image, note)
 
 
@@ -313,7 +315,9 @@ class Orchestrator:
             except (PlanError, UsageError, LookupError, ValueError) as error:
                 return Outcome(False, previous, step_images, observation=f"{where}: {error}",
                                kind="input")
-            expectation = self.checker.expect(step, inputs.image)
+            source = parents[0] if inputs.image is not None and parents else None
+            expectation = self.checker.expect(
+                step, inputs.image, scene=workspace.scene_of(source) if source else None)
             try:
                 chosen, verdict, tried = yield from self._attempts(
                     step, number, total, inputs, parents, expectation, workspace, seed, round_)
@@ -425,7 +429,8 @@ class Orchestrator:
             if attempt > self.limits.max_corrections:
                 break
             if before_scene is None and inputs.image is not None and current.op == "edit":
-                before_scene = self._scene_of(inputs.image)
+                before_scene = self._scene_of(inputs.image, parents[0] if parents else None,
+                                              workspace)
             correction = self.corrector.next(current, attempt + 1, verdict, tried_ops,
                                              before_scene)
             if correction is None:
@@ -440,8 +445,12 @@ class Orchestrator:
         return chosen, verdict, tried
 
 
-    def _scene_of(self, image) -> dict | None:
-        return self.checker.read(image).scene or None
+    def _scene_of(self, image, image_id: str | None, workspace: Workspace) -> dict | None:
+        """The scene of a step's input image: its stored reading (a model checker reads only
+        what it is asked for, and the reading of that image was asked for its objects), else
+        what the checker reads in it."""
+        stored = workspace.scene_of(image_id) if image_id else None
+        return stored or self.checker.read(image).scene or None
 
 
 def _since(started: float) -> float:

@@ -9,17 +9,21 @@ geometry, as SLD's and LMD's evaluations read images with OWL-ViT.
   (with a margin of a quarter of the box's side), and each phrase as many times as the layout
   has it. `inpaint` with objects: each object in its box.
 - an edit of a region given as boxes (`inpaint`): every pixel outside the padded region must
-  stay as it was (mean change at most 2 / 255).
+  stay as it was (mean change at most 2 / 255), and an object of the image before that the
+  region removes (an inpaint drawing nothing there) must be gone from it.
+- every step that works on an image also reads the objects that image had (its stored
+  reading), so the reading of the result lists the whole scene for the next turn.
 - anything else is left to `fallback` (a CLIP checker, where the model set has a CLIP).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from agent.turn.checks import Expectation, Reading, Verdict
 from planners.descriptions import cell_of
+from planners.object_edits import centre
 
 MAX_CHANGE_OUTSIDE = 2.0     # mean absolute change per channel, out of 255
 PLACE_MARGIN = 0.25          # of the box's side, around the box the centre may fall in
@@ -50,6 +54,12 @@ class PhraseRelation:
     phrase: str
     relation: str        # left_of, right_of, above, below
     other: str
+
+
+@dataclass(frozen=True)
+class GoneFrom:
+    phrase: str
+    box: tuple[float, float, float, float]     # the region it must no longer stand in
 
 
 @dataclass(frozen=True)
@@ -117,10 +127,11 @@ class DetectorChecker:
     def read(self, image) -> Reading:
         return Reading()
 
-    def expect(self, step, before) -> Expectation | None:
+    def expect(self, step, before, scene: dict | None = None) -> Expectation | None:
         from collections import Counter
 
         args = step.args
+        known = [o for o in (scene or {}).get("objects", []) if o.get("name")]
         constraints: list = []
         if step.op in ("generate", "reference") and getattr(args, "prompt", None):
             constraints += description_constraints(args.prompt)
@@ -142,16 +153,29 @@ class DetectorChecker:
             for o in getattr(args, "objects", None) or []:
                 region |= box_mask(o.box, width, height)
             constraints.append(KeptOutside(np.asarray(before.convert("RGB")), region))
+            if not getattr(args, "objects", None):
+                constraints += [GoneFrom(o["name"], tuple(o["box"])) for o in known
+                                if any(centre_in(b, centre(o["box"]), 0) for b in target)]
+        read_also = tuple(sorted({o["name"] for o in known} if before is not None else ()))
         if not constraints:
-            return self.fallback.expect(step, before) if self.fallback is not None else None
+            fallen = self.fallback.expect(step, before) if self.fallback is not None else None
+            if not read_also:
+                return fallen
+            # Nothing to test here, but the scene is still read for the next turn.
+            return (replace(fallen, read_also=read_also) if fallen is not None
+                    else Expectation(about=step.summary(), read_also=read_also))
         about = "; ".join(sorted({c.phrase for c in constraints if hasattr(c, "phrase")}))
-        return Expectation(about=about or step.summary(), constraints=tuple(constraints))
+        return Expectation(about=about or step.summary(), constraints=tuple(constraints),
+                           read_also=read_also)
 
     def judge(self, image, expectation: Expectation | None) -> Verdict:
         if expectation is None:
             return Verdict(None, self.method)
-        if not expectation.constraints and self.fallback is not None:
-            return self.fallback.judge(image, expectation)
+        if not expectation.constraints:
+            verdict = (self.fallback.judge(image, expectation)
+                       if self.fallback is not None and expectation.text is not None
+                       else Verdict(None, self.method))
+            return replace(verdict, reading=reading_of(self._also(image, expectation, [])))
         failures, kinds = [], set()
         phrases = set()
         for c in expectation.constraints:
@@ -180,7 +204,22 @@ class DetectorChecker:
         score = min((max((d.score for d in ds), default=0.0) for ds in seen.values()),
                     default=None)
         return Verdict(not failures, self.method, tuple(failures), score=score,
-                       kinds=frozenset(kinds), reading=reading_of(found))
+                       kinds=frozenset(kinds),
+                       reading=reading_of(found + self._also(image, expectation, found)))
+
+    def _also(self, image, expectation: Expectation, found: list) -> list:
+        """The objects of the scene before that the step's own phrases did not find: asked
+        for apart, so that old names never change what the step's check sees."""
+        from pipelines.detection import SAME_OBJECT_IOU, iou
+
+        if not expectation.read_also:
+            return []
+        kept: list = []
+        for d in sorted(self.eyes.detect(image, list(expectation.read_also)),
+                        key=lambda d: -d.score):
+            if all(iou(d.box, k.box) < SAME_OBJECT_IOU for k in [*found, *kept]):
+                kept.append(d)
+        return kept
 
     @staticmethod
     def _failure(c, seen: dict) -> tuple[str, str] | None:
@@ -193,6 +232,8 @@ class DetectorChecker:
                 return f"no {c.phrase!r} found", "count"
             if not any(centre_in(c.box, d.centre) for d in mine):
                 return f"{c.phrase!r} found at {where(mine)}, not in its box {list(c.box)}", "place"
+        elif isinstance(c, GoneFrom) and any(centre_in(c.box, d.centre, 0) for d in mine):
+            return f"{c.phrase!r} is still there, where it should be gone", "count"
         elif isinstance(c, PhraseCount) and len(mine) != c.count:
             return f"{c.count} {c.phrase!r} wanted, {len(mine)} found", "count"
         elif isinstance(c, PhraseAt) and mine and not any(
