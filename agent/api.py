@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent.config import atelier_home, models_dir
+from agent.config import atelier_home, is_model_file, models_dir, models_file
 from agent.errors import UsageError
 from agent.sessions.session import Session
 from agent.sessions.store import Store
@@ -168,6 +168,9 @@ def make_planner(llm: Any, domain, attach_image: bool | None = None):
 def declared_domain(models: Any) -> str | None:
     """The domain a model set says it is for: the shipped models' (None, or a folder holding
     them) is shapes; a ModelConfig or a runner says it in its `domain`."""
+    if (models is None and models_file() is not None) or (
+            isinstance(models, (str, Path)) and is_model_file(models)):
+        return model_config(models).domain
     if models is None or isinstance(models, (str, Path)):
         return SHIPPED_DOMAIN
     return getattr(getattr(models, "config", models), "domain", None) or getattr(
@@ -178,8 +181,12 @@ def model_config(models: Any):
     """The ModelConfig `models` stands for, or None for a runner of its own."""
     from pipelines.models import ModelConfig
 
+    if models is None and models_file() is not None:
+        models = models_file()
     if models is None:
         return ModelConfig.shipped(models_dir())
+    if isinstance(models, (str, Path)) and is_model_file(models):
+        return model_set_file(models)
     if isinstance(models, (str, Path)):
         folder = Path(models).expanduser()
         if not folder.is_dir():
@@ -187,6 +194,16 @@ def model_config(models: Any):
                              "shapes-sd, shapes-ip2p and shapes-clip")
         return ModelConfig.shipped(folder)
     return models if isinstance(models, ModelConfig) else None
+
+
+def model_set_file(path: str | Path):
+    """The ModelConfig a model file (TOML) writes; what is wrong with it is a usage error."""
+    from pipelines.model_file import ModelFileError, read_model_file
+
+    try:
+        return read_model_file(path)
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
 
 
 def make_runner(models: Any, grounder: Any = None):

@@ -20,11 +20,22 @@ def atelier_home() -> Path:
 
 
 def models_dir() -> Path:
-    """The shipped models: $ATELIER_MODELS, else models/ at the top of the source tree."""
+    """The shipped models: $ATELIER_MODELS when it names a folder, else models/ at the top of
+    the source tree."""
     override = os.environ.get("ATELIER_MODELS")
-    if override:
+    if override and not is_model_file(override):
         return Path(override).expanduser()
     return Path(__file__).resolve().parents[1] / "models"
+
+
+def models_file() -> Path | None:
+    """$ATELIER_MODELS when it names a model file (TOML), else None."""
+    override = os.environ.get("ATELIER_MODELS")
+    return Path(override).expanduser() if override and is_model_file(override) else None
+
+
+def is_model_file(reference: str | Path) -> bool:
+    return Path(reference).suffix.lower() == ".toml"
 
 
 def debugging() -> bool:

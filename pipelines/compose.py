@@ -15,7 +15,8 @@ from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_
 from pipelines.errors import InputError
 from pipelines.inpaint import harmonised
 from pipelines.placement import paste_into_box
-from pipelines.sampling import boxes_mask, require_sd_family
+from pipelines.families import size_multiple
+from pipelines.sampling import boxes_mask
 from pipelines.spec import OPERATIONS, ComposeArgs
 
 
@@ -26,8 +27,7 @@ class Compose(Adapter):
               timings: Timings):
         # 1. Check inputs and cut the object out of the reference
         pipe = self.models.base()
-        require_sd_family(pipe, "compose")
-        image = check_image(inputs.image, "image", pipe.vae_scale_factor)
+        image = check_image(inputs.image, "image", size_multiple(pipe))
         reference = reference_image(inputs, args.reference).convert("RGB")
         with timings.phase("ground"):
             try:
@@ -47,6 +47,6 @@ class Compose(Adapter):
             return [pasted], {"harmonised": False}
 
         # 3. Harmonise: SDEdit inside the box, known latents outside it
-        result, steps = harmonised(pipe, pasted, box, args.prompt, args, args.strength,
+        result, steps = harmonised(self.models, pasted, box, args.prompt, args, args.strength,
                                    generator, timings)
         return [result], {"harmonised": True, "sampler": "ddim", "denoising_steps": steps}

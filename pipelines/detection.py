@@ -112,6 +112,14 @@ class ModelEyes:
 
     # --- loading ------------------------------------------------------------------------
 
+    def detector(self):
+        """The zero-shot-object-detection pipeline, loaded once."""
+        return self._detector.get(self._load_detector)
+
+    def segmenter(self) -> tuple:
+        """The segmenter and its processor, loaded once."""
+        return self._segmenter.get(self._load_segmenter)
+
     def _load_detector(self):
         from transformers import pipeline
 
@@ -154,7 +162,7 @@ class ModelEyes:
         if not queries:
             return []
         threshold = self.threshold if threshold is None else threshold
-        detector = self._detector.get(self._load_detector)
+        detector = self.detector()
         image = image.convert("RGB")
         width, height = image.size
         found = []
@@ -175,7 +183,7 @@ class ModelEyes:
             return [box_mask(b, width, height) for b in boxes]
         import torch
 
-        model, processor = self._segmenter.get(self._load_segmenter)
+        model, processor = self.segmenter()
         pixels = [[[b[0] * width, b[1] * height, b[2] * width, b[3] * height] for b in boxes]]
         inputs = processor(image.convert("RGB"), input_boxes=pixels, return_tensors="pt")
         with torch.inference_mode():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from pipelines.base import Adapter, StepInputs, Timings
-from pipelines.sampling import native_size
+from pipelines.families import family_of, fit_size, native_size, sampling_defaults
 from pipelines.spec import OPERATIONS, GenerateArgs
 
 
@@ -21,7 +21,9 @@ class Generate(Adapter):
         # change which noise each image gets.
         if args.num_images != 1:
             return None
-        return (args.sampler, args.steps, args.guidance, args.width, args.height)
+        # Steps and guidance left unset take the family's defaults, so unset is part of the key.
+        return (args.sampler, args.steps, args.guidance, args.width, args.height,
+                frozenset(args.model_fields_set & {"steps", "guidance"}))
 
     def apply(self, args: GenerateArgs, inputs: StepInputs, generator: torch.Generator,
               timings: Timings):
@@ -29,13 +31,18 @@ class Generate(Adapter):
 
     def apply_batch(self, args: list[GenerateArgs], inputs: list[StepInputs],
                     generators: list[torch.Generator], timings: Timings):
-        # 1. Check inputs: the size defaults to what the model was trained on
+        # 1. Check inputs: the size defaults to what the model was trained on, any other is
+        # brought to the family's multiple; steps and guidance left unset are the family's
         first = args[0]
         base = self.models.base()
-        width = first.width or native_size(base)
-        height = first.height or native_size(base)
+        family = family_of(base)
+        width, height, size_note = fit_size(base, first.width or native_size(base),
+                                            first.height or native_size(base))
+        sampling = {"steps": first.steps, "guidance": first.guidance,
+                    **sampling_defaults(base, first)}
 
-        # 2. Prepare: the same components under the chosen sampler
+        # 2. Prepare: the same components under the chosen sampler (a flow-matching model
+        # keeps its own)
         pipe = self.models.with_sampler(first.sampler)
         single = len(args) == 1
 
@@ -45,8 +52,8 @@ class Generate(Adapter):
                 prompt=first.prompt if single else [a.prompt for a in args],
                 negative_prompt=(first.negative_prompt if single
                                  else [a.negative_prompt for a in args]),
-                num_inference_steps=first.steps,
-                guidance_scale=first.guidance,
+                num_inference_steps=sampling["steps"],
+                guidance_scale=sampling["guidance"],
                 width=width,
                 height=height,
                 num_images_per_prompt=first.num_images,
@@ -54,6 +61,9 @@ class Generate(Adapter):
             ).images
 
         # 4. Return
-        chosen = {"width": width, "height": height, "scheduler": type(pipe.scheduler).__name__}
+        chosen = {"width": width, "height": height, "scheduler": type(pipe.scheduler).__name__,
+                  "family": family.key, **sampling}
+        if size_note:
+            chosen["note"] = size_note
         n = first.num_images
         return [(images[i * n:(i + 1) * n], chosen) for i in range(len(args))]

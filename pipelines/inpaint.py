@@ -24,7 +24,8 @@ from pipelines.grounding import dilate
 from pipelines.placement import Job, draw_alone, filled, place
 from pipelines.sampling import (alpha_bar, boxes_mask, ddim, decode_latents, encode_image,
                                 encode_text, keep_outside, latent_mask, native_size, next_timestep,
-                                noise_like, noised, predict, require_sd_family, timesteps_from)
+                                noise_like, noised, predict, timesteps_from)
+from pipelines.families import accepted, size_multiple, uses_own_loops
 from pipelines.spec import IMAGE_ID_PATTERN, OPERATIONS, InpaintArgs
 
 # Detector masks stop half-way through an object's antialiased edge; growing them by this
@@ -39,14 +40,20 @@ class Inpaint(Adapter):
               timings: Timings):
         # 1. Check inputs and find the region
         pipe = self.models.base()
-        require_sd_family(pipe, "inpaint")
-        image = check_image(inputs.image, "image", pipe.vae_scale_factor)
+        image = check_image(inputs.image, "image", size_multiple(pipe))
         with timings.phase("ground"):
             mask = self.target_mask(args.target, image, inputs)
         if not mask.any():
             raise InputError("target", "covers no pixels of the image; give a larger region")
         if args.objects is not None:
             return self.place_objects(pipe, image, mask, args, generator, timings)
+        checkpoint = self.models.config.inpaint is not None
+        if checkpoint or not uses_own_loops(pipe):
+            result, steps = family_inpaint(self.models, image, mask, args.prompt, args, 1.0,
+                                           generator, timings)
+            return [result], {"pipeline": "inpainting checkpoint" if checkpoint
+                              else "family inpainting", "denoising_steps": steps,
+                              "mask_fraction": round(float(mask.mean()), 4)}
 
         # 2. Prepare
         scheduler = ddim(pipe, args.steps)
@@ -77,8 +84,8 @@ class Inpaint(Adapter):
                   **drawn.params(phrases)}
         if int(args.steps * args.harmonise) < 1:
             return [keep_outside(composed, image, mask)], {**params, "harmonised": False}
-        result, steps = harmonised(pipe, composed, mask, args.prompt, args, args.harmonise,
-                                   generator, timings)
+        result, steps = harmonised(self.models, composed, mask, args.prompt, args,
+                                   args.harmonise, generator, timings)
         return [keep_outside(result, image, mask)], {**params, "harmonised": True,
                                                      "sampler": "ddim", "denoising_steps": steps}
 
@@ -124,10 +131,14 @@ def repaint(pipe, scheduler, timesteps, latents: torch.Tensor, text, guidance: f
     return latents
 
 
-def harmonised(pipe, image: Image.Image, region_pixels: np.ndarray, prompt: str, args,
+def harmonised(models, image: Image.Image, region_pixels: np.ndarray, prompt: str, args,
                strength: float, generator: torch.Generator, timings: Timings):
     """SDEdit inside `region_pixels` (H x W bool) at `strength`, known latents elsewhere, under
     `prompt`; pixels outside the region exactly as in `image`. Returns (image, steps run)."""
+    pipe = models.base()
+    if not uses_own_loops(pipe):
+        return family_inpaint(models, image, region_pixels, prompt, args, strength, generator,
+                              timings)
     scheduler = ddim(pipe, args.steps)
     text = encode_text(pipe, [prompt], args.negative_prompt, args.guidance)
     known = encode_image(pipe, image)
@@ -139,3 +150,20 @@ def harmonised(pipe, image: Image.Image, region_pixels: np.ndarray, prompt: str,
                           generator)
         generated = decode_latents(pipe, latents)[0]
     return keep_outside(generated, image, region_pixels), len(timesteps)
+
+
+def family_inpaint(models, image: Image.Image, region_pixels: np.ndarray, prompt: str, args,
+                   strength: float, generator: torch.Generator, timings: Timings):
+    """Inpainting through the set's inpainting checkpoint, else the family's own diffusers
+    pipeline (SDXL, SD3, FLUX) on the base model's components, which blends the known latents
+    back outside the mask at every step as the SD loop above does. Returns (image, steps run),
+    pixels outside the region kept."""
+    pipe = models.inpainting()
+    mask = Image.fromarray(region_pixels.astype(np.uint8) * 255)
+    with timings.phase("denoise"):
+        generated = pipe(**accepted(pipe, prompt=prompt, image=image, mask_image=mask,
+                                    strength=strength, num_inference_steps=args.steps,
+                                    guidance_scale=args.guidance, width=image.width,
+                                    height=image.height, generator=generator,
+                                    negative_prompt=args.negative_prompt or None)).images[0]
+    return keep_outside(generated, image, region_pixels), max(1, int(args.steps * strength))

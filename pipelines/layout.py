@@ -50,7 +50,7 @@ def gligen_class():
 
 
 def has_gligen(pipe) -> bool:
-    return getattr(pipe.unet, "position_net", None) is not None
+    return getattr(getattr(pipe, "unet", None), "position_net", None) is not None
 
 
 class Layout(Adapter):
@@ -68,7 +68,7 @@ class Layout(Adapter):
             return self.gligen(args, generator, timings)
         if self.per_box(args):  # apply_batch checks the model family itself
             return self.apply_batch([args], [inputs], [generator], timings)[0]
-        require_sd_family(base, "layout")
+        require_sd_family(base, "layout's multidiffusion method (per_box runs everywhere)")
         size = native_size(base)
         factor = base.vae_scale_factor
         phrases = [o.phrase for o in args.objects]
@@ -128,7 +128,6 @@ class Layout(Adapter):
         """Per-box layouts: each call's objects drawn alone (all calls in one batch), cut out
         and placed on the first draw of its own, cleared."""
         base = self.models.base()
-        require_sd_family(base, "layout")
         size = native_size(base)
         jobs = [Job([o.phrase for o in a.objects], a.background_prompt, a.negative_prompt, g)
                 for a, g in zip(args, generators)]
@@ -154,7 +153,7 @@ class Layout(Adapter):
 
         # Harmonise inside the boxes and the cleared hole; the rest stays as composed
         region = boxes_mask(boxes, size, size) | hole
-        result, steps = harmonised(base, composed, region, params["scene_prompt"], args,
+        result, steps = harmonised(self.models, composed, region, params["scene_prompt"], args,
                                    args.harmonise, generator, timings)
         return [result], {**params, "harmonised": True, "denoising_steps": steps}
 

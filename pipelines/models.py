@@ -44,6 +44,9 @@ SHAREABLE = ("vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"
 class ModelConfig:
     base: str
     edit: str | None = None
+    # An inpainting-trained checkpoint (a 9-channel UNet, FLUX Fill); without one, inpaint
+    # runs on the base model with a masked sampling loop.
+    inpaint: str | None = None
     clip: str | None = None
     ip_adapter: str | None = None
     # Inside the ip_adapter repo or folder: "subfolder/weight file".
@@ -151,6 +154,7 @@ class ModelSet:
             self._grounder.get(lambda: grounder)
         self._base: Once[DiffusionPipeline] = Once()
         self._edit: Once[DiffusionPipeline] = Once()
+        self._inpaint: Once[DiffusionPipeline] = Once()
         self._derived: OnceMap[DiffusionPipeline] = OnceMap()
         self._hooked: DiffusionPipeline | None = None
         self._clip: Once[tuple] = Once()
@@ -171,9 +175,14 @@ class ModelSet:
     def with_sampler(self, sampler: str) -> "DiffusionPipeline":
         """The base pipeline with a `sampler` scheduler (see sampling.make_scheduler) in place of
         the loaded one, which stays as it was for the other pipelines."""
+        from pipelines.families import family_of
         from pipelines.sampling import make_scheduler
 
         base = self.base()
+        if family_of(base).flow:
+            # The samplers are solvers for noise-predicting models; a flow-matching model
+            # keeps its own scheduler, with the shift it was trained with.
+            return base
 
         def make():
             scheduler = make_scheduler(base.scheduler.config, sampler)
@@ -183,6 +192,16 @@ class ModelSet:
 
     def edit(self) -> "DiffusionPipeline":
         return self._activate(self._edit.get(self._load_edit))
+
+    def inpainting(self) -> "DiffusionPipeline":
+        """The set's inpainting checkpoint, else the family's inpainting pipeline on the base
+        model's components (it blends the known latents back outside the mask each step)."""
+        if self.config.inpaint is None:
+            from diffusers import AutoPipelineForInpainting
+
+            return self.derive(AutoPipelineForInpainting)
+        return self._activate(self._inpaint.get(
+            lambda: self._load("inpaint", self.config.inpaint)))
 
     def _load_edit(self) -> "DiffusionPipeline":
         if self.config.edit is None:

@@ -12,6 +12,7 @@ import torch
 
 from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_image
 from pipelines.errors import InputError
+from pipelines.families import accepted, size_multiple
 from pipelines.spec import OPERATIONS, ReferenceArgs
 
 
@@ -31,7 +32,7 @@ class Reference(Adapter):
         # 1. Check inputs
         pipe = self.models.derive(image_to_image_class())
         reference = check_image(reference_image(inputs, args.reference), "reference",
-                                pipe.vae_scale_factor)
+                                size_multiple(pipe))
         if int(args.steps * args.strength) < 1:
             raise InputError("strength", f"{args.strength} of {args.steps} steps leaves no step to "
                                          "run; raise strength or steps")
@@ -42,16 +43,19 @@ class Reference(Adapter):
         with self.models.ip_adapter(pipe) if use_ip_adapter else nullcontext():
             # 3. Run
             with timings.phase("denoise"):
-                images = pipe(
+                images = pipe(**accepted(
+                    pipe,
                     prompt=args.prompt,
                     image=reference,
+                    width=reference.width,      # FLUX's takes its size from these, not the image
+                    height=reference.height,
                     strength=args.strength,
-                    negative_prompt=args.negative_prompt,
+                    negative_prompt=args.negative_prompt or None,
                     num_inference_steps=args.steps,
                     guidance_scale=args.guidance,
                     generator=generator,
                     **extra,
-                ).images
+                )).images
 
         # 4. Return
         return images, {"width": reference.width, "height": reference.height,

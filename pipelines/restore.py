@@ -16,8 +16,9 @@ from PIL import Image
 
 from pipelines.base import Adapter, StepInputs, Timings, check_image
 from pipelines.errors import InputError
+from pipelines.families import accepted, size_multiple, uses_own_loops
 from pipelines.sampling import (ddim, decode_latents, encode_image, encode_text, next_timestep,
-                                noise_like, noised, predict, require_sd_family, timesteps_from)
+                                noise_like, noised, predict, timesteps_from)
 from pipelines.spec import OPERATIONS, RestoreArgs
 
 
@@ -28,20 +29,22 @@ class Restore(Adapter):
               timings: Timings):
         # 1. Check inputs; a low-resolution image is enlarged only when asked to
         pipe = self.models.base()
-        require_sd_family(pipe, "restore")
+        multiple = size_multiple(pipe)
         image = check_image(inputs.image, "image", 1)
         if args.upscale > 1:
             width, height = image.width * args.upscale, image.height * args.upscale
-            if width % pipe.vae_scale_factor or height % pipe.vae_scale_factor:
+            if width % multiple or height % multiple:
                 raise InputError("upscale", f"{image.width}x{image.height} enlarged {args.upscale} "
                                             f"times is {width}x{height}, but this model needs "
-                                            f"multiples of {pipe.vae_scale_factor}: choose another "
+                                            f"multiples of {multiple}: choose another "
                                             "factor or crop the image")
             image = image.resize((width, height), Image.Resampling.BICUBIC)
-        image = check_image(image, "image", pipe.vae_scale_factor)
+        image = check_image(image, "image", multiple)
         if int(args.steps * args.strength) < 1:
             raise InputError("strength", f"{args.strength} of {args.steps} steps leaves no step to "
                                          "run; raise strength or steps")
+        if not uses_own_loops(pipe):
+            return self.with_family_pipeline(image, args, generator, timings)
 
         # 2. Prepare: the input's latents, diffused to the starting level
         scheduler = ddim(pipe, args.steps)
@@ -65,6 +68,23 @@ class Restore(Adapter):
         # 4. Return
         return images, {"sampler": "ddim", "width": image.width, "height": image.height,
                         "denoising_steps": len(timesteps)}
+
+
+    def with_family_pipeline(self, image, args: RestoreArgs, generator, timings: Timings):
+        """SDEdit through the family's image-to-image pipeline (SDXL, SD3, FLUX); its loop has
+        no place for the data-consistency step, so only `strength` keeps the input."""
+        from pipelines.reference import image_to_image_class
+
+        pipe = self.models.derive(image_to_image_class())
+        with timings.phase("denoise"):
+            images = pipe(**accepted(pipe, prompt=args.prompt, image=image, width=image.width,
+                                     height=image.height, strength=args.strength,
+                                     num_inference_steps=args.steps, guidance_scale=args.guidance,
+                                     negative_prompt=args.negative_prompt or None,
+                                     generator=generator)).images
+        return images, {"pipeline": "family image-to-image", "width": image.width,
+                        "height": image.height, "consistency": 0,
+                        "denoising_steps": max(1, int(args.steps * args.strength))}
 
 
 def low_pass(latents: torch.Tensor, cells: int) -> torch.Tensor:

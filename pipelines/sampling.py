@@ -44,14 +44,18 @@ def ddim(pipe, steps: int):
 
 
 def require_sd_family(pipe, operation: str) -> None:
-    """The hand-written loops condition the UNet on one text encoder's states, as SD 1.x/2.x do."""
-    if getattr(pipe, "text_encoder_2", None) is not None or getattr(pipe, "unet", None) is None:
-        raise ModelUnavailable(f"{operation} runs on Stable Diffusion 1.x/2.x-family base models; "
-                               f"the configured base model is a {type(pipe).__name__}")
+    """The hand-written loops condition the UNet on one text encoder's states, as SD 1.x/2.x
+    do; on any other family the operation refuses, naming what runs there."""
+    from pipelines.families import family_of, uses_own_loops
+
+    if not uses_own_loops(pipe):
+        raise family_of(pipe).refuse(operation)
 
 
 def native_size(pipe) -> int:
-    return pipe.unet.config.sample_size * pipe.vae_scale_factor
+    from pipelines import families
+
+    return families.native_size(pipe)
 
 
 @dataclass

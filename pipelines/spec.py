@@ -56,10 +56,11 @@ class GenerateArgs(OpArgs):
         "dpm++2m", description="DPM-Solver++ 2M, DDIM, Euler or Euler ancestral")
     steps: int = Field(20, ge=1, le=200, description="denoising steps")
     # None means the model's native size (128 for the shapes model, 512 for SD 1.x), so the
-    # same plan runs on any base model.
-    width: int | None = Field(None, ge=64, le=2048, multiple_of=8,
+    # same plan runs on any base model; any other size is brought to the family's multiple
+    # (8, or 16 for SD3 and FLUX) with a note (pipelines/families.py).
+    width: int | None = Field(None, ge=64, le=2048,
                               description="pixels; default: the model's native size")
-    height: int | None = Field(None, ge=64, le=2048, multiple_of=8,
+    height: int | None = Field(None, ge=64, le=2048,
                                description="pixels; default: the model's native size")
     num_images: int = Field(1, ge=1, le=8, description="images to make in one batch")
 

@@ -22,13 +22,11 @@ from .plan import NotUnderstood, Plan, PlanResult, Step
 UNDO = re.compile(r"^\s*(undo|revert|go back|take (that|it) back|step back)\b", re.I)
 REDO = re.compile(r"^\s*(redo|do (that|it) again)\b", re.I)
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-# A request that asks for a picture: it opens by describing things ("a kite at dusk", "two
-# dogs"), or with a verb of making and then things ("draw a kite", "give me two dogs").
-DESCRIBES = re.compile(
-    r"^(?:(?:please|ok|okay|now|so|hi|hey)[,\s]+)*(?:(?:can|could|would|will) you (?:please )?)?"
-    r"(?:(?:i(?:'d| would)? (?:like|want|need)(?: to see)?|give me|show me|make me|draw me|"
-    r"paint me|draw|paint|make|create|generate|render|show|produce|sketch|depict|imagine)\s+)?"
-    r"(?:a|an|one|two|three|four|five|six|seven|eight|some|several|\d+)\s")
+# A request that asks for a picture opens, once its framing is read off ("please draw",
+# "give me": planners/descriptions.FRAME), with things: "a kite at dusk", "two dogs".
+OPENS_WITH_THINGS = re.compile(r"^(?:a|an|one|two|three|four|five|six|seven|eight|some|several|"
+                               r"\d+)\s")
+ARTICLE_AT_END = re.compile(r"(?:^|\s)(?:a|an|one)\s+$")
 NEW_PICTURE = re.compile(r"\b(?:new|another|different|fresh) (?:picture|image|scene|drawing|"
                          r"painting|photo)\b|\bstart (?:over|again)\b")
 # "a red square should be added", "a dot too": a thing added to the current picture.
@@ -101,5 +99,10 @@ class InstructionPlanner:
         lowered = text.lower()
         if NEW_PICTURE.search(lowered):
             return True
-        match = DESCRIBES.match(lowered)
-        return match is not None and not ALSO.search(lowered)
+        from .descriptions import FRAME
+
+        framing = FRAME.match(lowered)
+        # The framing takes a leading "a" along with it ("draw a kite"): that counts as things.
+        described = (ARTICLE_AT_END.search(framing.group(0))
+                     or OPENS_WITH_THINGS.match(lowered[framing.end():]))
+        return described is not None and not ALSO.search(lowered)

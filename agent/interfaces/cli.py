@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.interfaces.commands import chat, index, ops, plan, run, script, web
+from agent.interfaces.commands import chat, index, models, ops, plan, run, script, web
 from agent.config import debugging
 from agent.errors import AtelierError
 
@@ -17,7 +17,7 @@ from agent.errors import AtelierError
 # its register here. Groups of other packages (the shapes world's `world`, `bench`) register
 # under the `atelier.commands` entry-point group instead, so the core imports none of them.
 COMMAND_GROUPS = (index.register, plan.register, ops.register, run.register,
-                  chat.register, script.register, web.register)
+                  chat.register, script.register, web.register, models.register)
 PLUGIN_GROUP = "atelier.commands"
 
 

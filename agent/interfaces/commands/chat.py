@@ -162,7 +162,8 @@ class Chat:
 def chat_command(args: argparse.Namespace) -> int:
     from agent.api import Atelier
 
-    atelier = Atelier(llm=args.llm, domain=args.domain, llm_images=args.llm_images)
+    atelier = Atelier(llm=args.llm, models=args.models, domain=args.domain,
+                      llm_images=args.llm_images)
     atelier.planner()
     session = atelier.session(args.session)
     chat = Chat(session, args.seed)

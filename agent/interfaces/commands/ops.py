@@ -134,7 +134,8 @@ def op_command(args: argparse.Namespace) -> int:
 def run_operation(args: argparse.Namespace, name: str, step_args, inputs):
     from dataclasses import replace
 
-    from agent.config import models_dir
+    from agent.api import model_config
+    from agent.config import models_dir, models_file
     from agent.domains import choose, get_domain
     from pipelines.errors import InputError, ModelUnavailable
     from pipelines.models import ModelConfig, ModelSet
@@ -143,10 +144,17 @@ def run_operation(args: argparse.Namespace, name: str, step_args, inputs):
     quiet_libraries()
     files = {"image": args.image, "reference": args.reference, "target": args.mask}
     try:
-        config = ModelConfig.shipped(models_dir(), base=args.model_base, edit=args.model_edit,
-                                     device=args.device, dtype=args.dtype)
-        if args.model_base or args.model_edit:
-            config = replace(config, domain=None)  # not the shipped models' world any more
+        model_file = args.models or models_file()
+        if model_file is not None:
+            config = replace(model_config(model_file), **{k: v for k, v in (
+                ("base", args.model_base), ("edit", args.model_edit), ("device", args.device),
+                ("dtype", args.dtype)) if v is not None})
+        else:
+            config = ModelConfig.shipped(models_dir(), base=args.model_base,
+                                         edit=args.model_edit, device=args.device,
+                                         dtype=args.dtype)
+            if args.model_base or args.model_edit:
+                config = replace(config, domain=None)  # not the shipped models' world any more
         domain = get_domain(choose(args.domain, config.domain))
         return build_adapter(name, ModelSet(config, domain.make_grounder(config))).run(
             step_args, inputs)

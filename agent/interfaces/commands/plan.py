@@ -39,7 +39,7 @@ def build_context(args: argparse.Namespace, request: str):
                              "--scene and --image, or drop --session")
         from agent.api import Atelier
 
-        with Atelier(domain=args.domain) as atelier:
+        with Atelier(models=args.models, domain=args.domain) as atelier:
             return atelier.session(args.session, create=False).planning_context(request)
     domain = chosen_domain(args)
     if args.scene or args.image:

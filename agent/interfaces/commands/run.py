@@ -43,6 +43,25 @@ def add_domain_option(parser: argparse.ArgumentParser) -> None:
                         help="the kind of picture to plan and check for: shapes (the shipped "
                              "models' world) or general (any other model set); default: "
                              "ATELIER_DOMAIN, else the model set's own")
+    parser.add_argument("--models", type=model_file, default=None, metavar="FILE",
+                        help="the model set, a TOML file naming base, edit, inpaint, clip, "
+                             "detector, segmenter, ... (check one with `atelier models check "
+                             "FILE`); default: ATELIER_MODELS, else the shipped models")
+
+
+def model_file(text: str) -> Path:
+    """A model file that exists and reads: a wrong one stops the command before any work."""
+    from agent.api import model_set_file
+    from agent.errors import UsageError
+
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".toml":
+        raise argparse.ArgumentTypeError(f"{text} is not a .toml model file")
+    try:
+        model_set_file(path)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return path.resolve()
 
 
 def new_session_name() -> str:
@@ -72,7 +91,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.session:
         check_session_name(args.session)
     image = open_rgb(args.image) if args.image is not None else None
-    atelier = Atelier(llm=args.llm, domain=args.domain, llm_images=args.llm_images)
+    atelier = Atelier(llm=args.llm, models=args.models, domain=args.domain,
+                      llm_images=args.llm_images)
     atelier.planner()  # a bad --llm fails here, before a session is started
     name = args.session or new_session_name()
     session = atelier.session(name)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -87,7 +88,7 @@ def run_script(args: argparse.Namespace, lines, ray) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     # The run's store is DIR; exemplars still come from the user's index.
-    atelier = Atelier(home=args.out, llm=args.llm, domain=args.domain,
+    atelier = Atelier(home=args.out, llm=args.llm, models=args.models, domain=args.domain,
                       llm_images=args.llm_images,
                       retriever=default_retriever(atelier_home()))
     atelier.planner()  # a bad --llm is a usage error before any turn, not a failure per turn
@@ -96,6 +97,11 @@ def run_script(args: argparse.Namespace, lines, ray) -> int:
     else:
         from agent.engines.ray_script import RayScriptRun
 
+        # Ray actors build their Atelier from the ATELIER_* settings they are sent.
+        if args.models is not None:
+            os.environ["ATELIER_MODELS"] = str(args.models)
+        if args.domain is not None:
+            os.environ["ATELIER_DOMAIN"] = args.domain
         run = RayScriptRun(atelier, lines, args.out, ray=ray, workers=args.workers,
                            llm=args.llm, threads=args.threads)
 

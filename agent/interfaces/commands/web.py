@@ -46,7 +46,8 @@ def web_command(args: argparse.Namespace) -> int:
     from agent.interfaces.web import serve
 
     Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS // 2  # PIL raises at twice this, warns above it
-    atelier = Atelier(llm=args.llm, domain=args.domain, llm_images=args.llm_images)
+    atelier = Atelier(llm=args.llm, models=args.models, domain=args.domain,
+                      llm_images=args.llm_images)
     atelier.planner()  # a bad --llm fails here, before the page is up
     try:
         server = serve(atelier, args.host, args.port)
