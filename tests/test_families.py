@@ -156,3 +156,15 @@ def test_an_inpainting_checkpoint_in_the_set_serves_inpaint(root):
     assert result.params_used["pipeline"] == "inpainting checkpoint"
     before, after = np.asarray(image_of(models)), np.asarray(result.images[0])
     assert np.array_equal(before[40:, :], after[40:, :])      # outside the box: as it was
+
+
+@pytest.mark.parametrize("key", ["sdxl", "sd3", "flux"])
+def test_a_family_loads_and_generates_in_the_dtype_the_set_asks_for(root, key):
+    import torch
+
+    models = ModelSet(ModelConfig(base=str(tiny_families.write(key, root)), device="cpu",
+                                  dtype="bfloat16"))
+    result = build_adapter("generate", models).run(
+        {"prompt": "a kite", "width": 64, "height": 64, "steps": 2, "seed": 1}, StepInputs())
+    denoiser = getattr(models.base(), "unet", None) or models.base().transformer
+    assert denoiser.dtype == torch.bfloat16 and result.images[0].size == (64, 64)
