@@ -182,6 +182,26 @@ def check_image(image: Image.Image, argument: str, multiple: int) -> Image.Image
     return image.convert("RGB")
 
 
+def fit_image(image: Image.Image, argument: str, multiple: int
+              ) -> tuple[Image.Image, str | None]:
+    """An RGB image whose sides the model's latent grid divides: one that is not is resized to
+    the nearest multiples (as diffusers' image processors do), with a note saying so."""
+    image = check_image(image, argument, 1)
+    width, height = image.size
+    fitted = tuple(max(multiple, round(v / multiple) * multiple) for v in (width, height))
+    if fitted == (width, height):
+        return image, None
+    return image.resize(fitted, Image.Resampling.LANCZOS), (
+        f"{argument} {width}x{height} resized to {fitted[0]}x{fitted[1]}, the nearest sides "
+        f"this model takes (multiples of {multiple})")
+
+
+def with_note(params: dict, *notes: str | None) -> dict:
+    """`params` with the notes that apply joined under "note"."""
+    said = [n for n in notes if n]
+    return {**params, "note": "; ".join(said)} if said else params
+
+
 def check_same_size(image: Image.Image, other: Image.Image, argument: str) -> None:
     if other.size != image.size:
         raise InputError(argument, f"is {other.size[0]}x{other.size[1]} but the current image is "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_image
+from pipelines.base import Adapter, StepInputs, Timings, fit_image, reference_image, with_note
 from pipelines.errors import InputError
 from pipelines.inpaint import harmonised
 from pipelines.placement import paste_into_box
@@ -27,7 +27,7 @@ class Compose(Adapter):
               timings: Timings):
         # 1. Check inputs and cut the object out of the reference
         pipe = self.models.base()
-        image = check_image(inputs.image, "image", size_multiple(pipe))
+        image, note = fit_image(inputs.image, "image", size_multiple(pipe))
         reference = reference_image(inputs, args.reference).convert("RGB")
         with timings.phase("ground"):
             try:
@@ -44,9 +44,10 @@ class Compose(Adapter):
         pasted = paste_into_box(image, reference, np.logical_or.reduce(masks), args.box)
         harmonise = int(args.steps * args.strength) >= 1
         if not harmonise:
-            return [pasted], {"harmonised": False}
+            return [pasted], with_note({"harmonised": False}, note)
 
         # 3. Harmonise: SDEdit inside the box, known latents outside it
         result, steps = harmonised(self.models, pasted, box, args.prompt, args, args.strength,
                                    generator, timings)
-        return [result], {"harmonised": True, "sampler": "ddim", "denoising_steps": steps}
+        return [result], with_note({"harmonised": True, "sampler": "ddim",
+                                    "denoising_steps": steps}, note)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.base import Adapter, StepInputs, Timings, check_image
+from pipelines.base import Adapter, StepInputs, Timings, fit_image, with_note
 from pipelines.spec import OPERATIONS, EditArgs
 
 
@@ -28,7 +28,8 @@ class Edit(Adapter):
                     generators: list[torch.Generator], timings: Timings):
         # 1. Check inputs
         pipe = self.models.edit()
-        images = [check_image(i.image, "image", pipe.vae_scale_factor) for i in inputs]
+        fitted = [fit_image(i.image, "image", pipe.vae_scale_factor) for i in inputs]
+        images = [image for image, _ in fitted]
         first, single = args[0], len(args) == 1
 
         # 2-3. Prepare and run: the pipeline encodes the images and applies both guidances
@@ -45,5 +46,5 @@ class Edit(Adapter):
             ).images
 
         # 4. Return
-        return [([output], {"width": image.width, "height": image.height})
-                for output, image in zip(outputs, images)]
+        return [([output], with_note({"width": image.width, "height": image.height}, note))
+                for output, (image, note) in zip(outputs, fitted)]

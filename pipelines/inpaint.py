@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipelines.base import Adapter, StepInputs, Timings, check_image, check_same_size
+from pipelines.base import (Adapter, StepInputs, Timings, check_same_size, fit_image,
+                            with_note)
 from pipelines.errors import InputError
 from pipelines.grounding import dilate
 from pipelines.placement import Job, draw_alone, filled, place
@@ -38,13 +39,18 @@ class Inpaint(Adapter):
 
     def apply(self, args: InpaintArgs, inputs: StepInputs, generator: torch.Generator,
               timings: Timings):
-        # 1. Check inputs and find the region
+        # 1. Check inputs (an image of another size is fitted to the model) and find the region
         pipe = self.models.base()
-        image = check_image(inputs.image, "image", size_multiple(pipe))
+        image, note = fit_image(inputs.image, "image", size_multiple(pipe))
         with timings.phase("ground"):
             mask = self.target_mask(args.target, image, inputs)
         if not mask.any():
             raise InputError("target", "covers no pixels of the image; give a larger region")
+        images, params = self.repainted(pipe, image, mask, args, generator, timings)
+        return images, with_note(params, note)
+
+    def repainted(self, pipe, image: Image.Image, mask: np.ndarray, args: InpaintArgs,
+                  generator: torch.Generator, timings: Timings):
         if args.objects is not None:
             return self.place_objects(pipe, image, mask, args, generator, timings)
         checkpoint = self.models.config.inpaint is not None
@@ -98,6 +104,8 @@ class Inpaint(Adapter):
             if mask is None:
                 raise InputError("target", f"mask image {target} was not supplied with the step; "
                                            "supply it, or give boxes or an object description")
+            if inputs.image is not None and mask.size == inputs.image.size != image.size:
+                mask = mask.resize(image.size, Image.Resampling.NEAREST)  # fitted with the image
             check_same_size(image, mask, "target")
             return np.asarray(mask.convert("L")) > 127
         try:

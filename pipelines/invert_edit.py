@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from pipelines.attention import hooked_attention
-from pipelines.base import Adapter, StepInputs, Timings, check_image
+from pipelines.base import Adapter, StepInputs, Timings, fit_image, with_note
 from pipelines.sampling import (alpha_bar, ddim, decode_latents, encode_image, encode_text,
                                 next_timestep, predict, require_sd_family, split_prediction)
 from pipelines.spec import OPERATIONS, InvertEditArgs
@@ -51,7 +51,10 @@ class InvertEdit(Adapter):
         # 1. Check inputs
         pipe = self.models.base()
         require_sd_family(pipe, "invert_edit")
-        image = check_image(inputs.image, "image", pipe.vae_scale_factor)
+        # The attention maps of every UNet level must tile the latents: sides a multiple of
+        # the deepest level's cell.
+        levels = 2 ** (len(pipe.unet.config.block_out_channels) - 1)
+        image, note = fit_image(inputs.image, "image", pipe.vae_scale_factor * levels)
 
         # 2. Prepare: prompts, which tokens changed, the attention controller
         scheduler = ddim(pipe, args.steps)
@@ -100,9 +103,10 @@ class InvertEdit(Adapter):
         images = decode_latents(pipe, latents)
 
         # 5. Return
-        return images, {"sampler": "ddim", "word_swap": word_swap, "local_blend_used": blend,
-                        "features_injected": feature_layer is not None,
-                        "width": image.width, "height": image.height}
+        return images, with_note({"sampler": "ddim", "word_swap": word_swap,
+                                  "local_blend_used": blend,
+                                  "features_injected": feature_layer is not None,
+                                  "width": image.width, "height": image.height}, note)
 
 
 def invert(pipe, scheduler, latents: torch.Tensor, text, control: "PromptToPrompt") -> dict:

@@ -193,6 +193,19 @@ class ModelSet:
     def edit(self) -> "DiffusionPipeline":
         return self._activate(self._edit.get(self._load_edit))
 
+    def operations(self) -> tuple[str, ...]:
+        """The operations this set can run: those of the base model's family
+        (pipelines/families.py) that the set has the parts for."""
+        from pipelines.families import family_of
+        from pipelines.grounding import NoGrounder
+
+        family = family_of(self.base())
+        sees = not isinstance(self.grounder, NoGrounder)
+        lacking = {"edit": self.config.edit is None, "compose": not sees,
+                   # Without a grounding model a layout is one canvas, which SD alone runs.
+                   "layout": not sees and family.key != "sd"}
+        return tuple(op for op in family.operations if not lacking.get(op, False))
+
     def inpainting(self) -> "DiffusionPipeline":
         """The set's inpainting checkpoint, else the family's inpainting pipeline on the base
         model's components (it blends the known latents back outside the mask each step)."""

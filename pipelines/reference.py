@@ -10,7 +10,7 @@ from contextlib import nullcontext
 
 import torch
 
-from pipelines.base import Adapter, StepInputs, Timings, check_image, reference_image
+from pipelines.base import Adapter, StepInputs, Timings, fit_image, reference_image, with_note
 from pipelines.errors import InputError
 from pipelines.families import accepted, size_multiple
 from pipelines.spec import OPERATIONS, ReferenceArgs
@@ -31,8 +31,8 @@ class Reference(Adapter):
               timings: Timings):
         # 1. Check inputs
         pipe = self.models.derive(image_to_image_class())
-        reference = check_image(reference_image(inputs, args.reference), "reference",
-                                size_multiple(pipe))
+        reference, note = fit_image(reference_image(inputs, args.reference), "reference",
+                                    size_multiple(pipe))
         if int(args.steps * args.strength) < 1:
             raise InputError("strength", f"{args.strength} of {args.steps} steps leaves no step to "
                                          "run; raise strength or steps")
@@ -58,5 +58,5 @@ class Reference(Adapter):
                 )).images
 
         # 4. Return
-        return images, {"width": reference.width, "height": reference.height,
-                        "ip_adapter": use_ip_adapter}
+        return images, with_note({"width": reference.width, "height": reference.height,
+                                  "ip_adapter": use_ip_adapter}, note)

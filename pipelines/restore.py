@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipelines.base import Adapter, StepInputs, Timings, check_image
+from pipelines.base import Adapter, StepInputs, Timings, check_image, fit_image, with_note
 from pipelines.errors import InputError
 from pipelines.families import accepted, size_multiple, uses_own_loops
 from pipelines.sampling import (ddim, decode_latents, encode_image, encode_text, next_timestep,
@@ -32,19 +32,15 @@ class Restore(Adapter):
         multiple = size_multiple(pipe)
         image = check_image(inputs.image, "image", 1)
         if args.upscale > 1:
-            width, height = image.width * args.upscale, image.height * args.upscale
-            if width % multiple or height % multiple:
-                raise InputError("upscale", f"{image.width}x{image.height} enlarged {args.upscale} "
-                                            f"times is {width}x{height}, but this model needs "
-                                            f"multiples of {multiple}: choose another "
-                                            "factor or crop the image")
-            image = image.resize((width, height), Image.Resampling.BICUBIC)
-        image = check_image(image, "image", multiple)
+            image = image.resize((image.width * args.upscale, image.height * args.upscale),
+                                 Image.Resampling.BICUBIC)
+        image, note = fit_image(image, "image", multiple)
         if int(args.steps * args.strength) < 1:
             raise InputError("strength", f"{args.strength} of {args.steps} steps leaves no step to "
                                          "run; raise strength or steps")
         if not uses_own_loops(pipe):
-            return self.with_family_pipeline(image, args, generator, timings)
+            images, params = self.with_family_pipeline(image, args, generator, timings)
+            return images, with_note(params, note)
 
         # 2. Prepare: the input's latents, diffused to the starting level
         scheduler = ddim(pipe, args.steps)
@@ -66,8 +62,8 @@ class Restore(Adapter):
             images = decode_latents(pipe, latents)
 
         # 4. Return
-        return images, {"sampler": "ddim", "width": image.width, "height": image.height,
-                        "denoising_steps": len(timesteps)}
+        return images, with_note({"sampler": "ddim", "width": image.width,
+                                  "height": image.height, "denoising_steps": len(timesteps)}, note)
 
 
     def with_family_pipeline(self, image, args: RestoreArgs, generator, timings: Timings):

@@ -168,3 +168,17 @@ def test_a_family_loads_and_generates_in_the_dtype_the_set_asks_for(root, key):
         {"prompt": "a kite", "width": 64, "height": 64, "steps": 2, "seed": 1}, StepInputs())
     denoiser = getattr(models.base(), "unet", None) or models.base().transformer
     assert denoiser.dtype == torch.bfloat16 and result.images[0].size == (64, 64)
+
+
+def test_a_plan_may_use_only_what_the_set_offers(root, tmp_path):
+    from agent.api import Atelier
+
+    models = ModelConfig(base=str(tiny_families.write("sdxl", root)), device="cpu")
+    assert ModelSet(models).operations() == ("generate", "inpaint", "reference", "restore")
+    with Atelier(home=tmp_path, models=models, domain="general", retriever=None) as atelier:
+        session = atelier.session("s")
+        assert session.ask("a kite at dusk", seed=1).image is not None
+        refused = session.ask("make it look like autumn", seed=2)
+    assert not refused.ok
+    assert ("step 1 (edit): this model set does not offer edit; it offers generate, inpaint, "
+            "reference, restore") in refused.error

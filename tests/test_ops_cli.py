@@ -123,14 +123,14 @@ def test_op_bad_input_is_one_line_naming_it(capsys, tmp_path, argv, message):
 
 
 def test_op_names_the_file_an_input_error_comes_from(capsys, paths, tmp_path):
-    odd = tmp_path / "odd.png"
-    Image.new("RGB", (60, 64), "white").save(odd)
-    code, _, err = atelier(capsys, "op", "edit", "--model-base", paths["base"], "--model-edit",
-                           paths["edit"], "--image", odd, "--set", "instruction=x",
-                           "--out", tmp_path / "b.png")
+    image, mask = tmp_path / "image.png", tmp_path / "mask.png"
+    Image.new("RGB", (64, 64), "white").save(image)
+    Image.new("L", (64, 64), 0).save(mask)
+    code, _, err = atelier(capsys, "op", "inpaint", "--model-base", paths["base"], "--image",
+                           image, "--mask", mask, "--set", "prompt=x", "--out", tmp_path / "b.png")
     assert code == 2
-    assert err == (f"atelier: error: {odd}: image: image is 60x64; this model needs sides that "
-                   "are multiples of 8: crop or resize it first\n")
+    assert err == (f"atelier: error: {mask}: target: covers no pixels of the image; give a "
+                   "larger region\n")
 
 
 def test_op_without_the_shipped_models_says_how_to_get_them(capsys, tmp_path):

@@ -3,6 +3,8 @@ normal loading path; operations that are one diffusers pipeline call must give e
 call's output for the same generator."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -131,9 +133,11 @@ class TestAdapterContract:
         if "image" in needs:
             with pytest.raises(InputError, match="^image: .*supply one"):
                 adapter.run(args, StepInputs(references=inputs.references))
-            odd = image.crop((0, 0, SIZE - 4, SIZE))
-            with pytest.raises(InputError, match=r"^image: image is 60x64; .*multiples of 8"):
-                adapter.run(args, StepInputs(image=odd, references=inputs.references))
+            # Another size is fitted to the model's multiple, with a note, never refused.
+            odd = image.crop((0, 0, SIZE - 5, SIZE - 5))
+            fitted = adapter.run(args, StepInputs(image=odd, references=inputs.references))
+            said = re.search(r"image 59x59 resized to (\d+)x(\d+)", fitted.params_used["note"])
+            assert fitted.images[0].size == (int(said[1]), int(said[2]))
         if "reference" in needs:
             with pytest.raises(InputError, match="^reference: "):
                 adapter.run(args, StepInputs(image=inputs.image))
@@ -372,8 +376,10 @@ def test_restore_enlarges_a_low_resolution_image_when_asked(models, image):
     adapter = build_adapter("restore", models)
     result = adapter.run({"upscale": 2, "steps": 4, "seed": 1}, StepInputs(image=small))
     assert result.images[0].size == (SIZE, SIZE)
-    with pytest.raises(InputError, match="^upscale: 30x30 enlarged 2 times is 60x60, but"):
-        adapter.run({"upscale": 2}, StepInputs(image=image.resize((30, 30))))
+    # Enlarged to 60x60, which the model does not take: made 64x64, with a note.
+    fitted = adapter.run({"upscale": 2, "steps": 2}, StepInputs(image=image.resize((30, 30))))
+    assert fitted.images[0].size == (64, 64)
+    assert fitted.params_used["note"].startswith("image 60x60 resized to 64x64")
     with pytest.raises(InputError, match="^strength: 0.1 of 4 steps leaves no step"):
         adapter.run({"strength": 0.1, "steps": 4}, StepInputs(image=image))
 

@@ -115,6 +115,19 @@ def test_an_inpaint_must_leave_every_pixel_outside_its_region_as_it_was():
     assert verdict.passed is False and verdict.kinds == {"preserved"}
 
 
+def test_an_inpaint_that_fitted_the_image_to_the_model_is_compared_at_its_new_size():
+    before = render(Scene((Obj("circle", "red", "small", 0.25, 0.3),)), SIZE)
+    step = Step(op="inpaint", args={"prompt": "a gray patch", "target": [[0.6, 0.6, 0.9, 0.9]]},
+                inputs=["img_1"])
+    checker = DetectorChecker(WorldEyes())
+    expectation = checker.expect(step, before)
+    fitted = np.asarray(before.resize((120, 120), Image.Resampling.LANCZOS)).copy()
+    fitted[85:100, 85:100] = 128
+    assert checker.judge(Image.fromarray(fitted), expectation).passed is True
+    fitted[:30, :30] = 0
+    assert checker.judge(Image.fromarray(fitted), expectation).kinds == {"preserved"}
+
+
 def test_a_removal_must_leave_the_object_gone_and_the_reading_keeps_the_rest():
     circle, square = Obj("circle", "red", "small", 0.25, 0.3), Obj("square", "blue", "large", 0.7, 0.65)
     before = render(Scene((circle, square)), SIZE)

@@ -55,6 +55,9 @@ class PipelineRunner:
     def domain(self) -> str | None:
         return self.models.config.domain
 
+    def operations(self) -> tuple[str, ...]:
+        return self.models.operations()
+
     def warm_up(self) -> None:
         """Load the base and edit models now rather than in the first turn."""
         self.models.base()
