@@ -110,6 +110,21 @@ class Atelier:
         return self._parts.get("planner", lambda: given if given is not None else make_planner(
             self._llm, self.domain(), self._llm_images))
 
+    def offered_operations(self) -> list[str] | None:
+        """The operations the model set offers, where it does not offer every registered one
+        (None: all, or a runner that does not say)."""
+        from pipelines.errors import ModelUnavailable
+        from pipelines.spec import OPERATIONS
+
+        offered = getattr(self.runner(), "operations", None)
+        if not callable(offered):
+            return None
+        try:
+            names = list(offered())
+        except ModelUnavailable:
+            return None   # a missing model is reported by the step that needs it
+        return None if set(names) >= set(OPERATIONS) else names
+
     def runner(self):
         def make():
             config = model_config(self._models)

@@ -19,3 +19,8 @@ class ModelUnavailable(RuntimeError):
     def __init__(self, message: str, role: str | None = None):
         super().__init__(message)
         self.role = role
+
+
+class NotOnThisFamily(ModelUnavailable):
+    """An operation the base model's family does not run (its loop is written for another);
+    the message names the family and what does run on it."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.errors import ModelUnavailable
+from pipelines.errors import ModelUnavailable, NotOnThisFamily
 
 # What runs through the family's own diffusers pipelines, on every family.
 EVERY_FAMILY = ("generate", "inpaint", "reference", "layout", "compose", "restore")
@@ -38,8 +38,8 @@ class Family:
     operations: tuple[str, ...]  # what runs on it
     distilled_guidance: bool = False
 
-    def refuse(self, operation: str) -> ModelUnavailable:
-        return ModelUnavailable(
+    def refuse(self, operation: str) -> NotOnThisFamily:
+        return NotOnThisFamily(
             f"{operation} does not run on {self.name} models (its sampling loop is written for "
             f"Stable Diffusion 1.x/2.x); on {self.name} these run: {', '.join(self.operations)}")
 
@@ -57,20 +57,43 @@ def family_of(pipe) -> Family:
     """The family of a loaded pipeline, from its denoiser's config."""
     transformer = getattr(pipe, "transformer", None)
     if transformer is not None:
-        config = transformer.config
-        if "axes_dims_rope" in config:
-            return FLUX_DEV if config.get("guidance_embeds", False) else FLUX_SCHNELL
-        if "pooled_projection_dim" in config and "joint_attention_dim" in config:
-            return SD3
-        raise ModelUnavailable(f"the base model's denoiser, a {type(transformer).__name__}, is "
-                               "not one of the families Atelier runs (SD 1.x/2.x, SDXL, SD3, FLUX)")
+        return family_from_config("transformer", transformer.config)
     unet = getattr(pipe, "unet", None)
     if unet is None:
         raise ModelUnavailable(f"the base model, a {type(pipe).__name__}, has neither a UNet nor "
                                "a transformer; give a text-to-image model")
-    if unet.config.get("addition_embed_type") == "text_time":
-        return SDXL
-    return SD
+    return family_from_config("unet", unet.config)
+
+
+def family_from_config(denoiser: str, config) -> Family:
+    """The family a denoiser's config (`unet` or `transformer`) says."""
+    if denoiser == "transformer":
+        if "axes_dims_rope" in config:
+            return FLUX_DEV if config.get("guidance_embeds", False) else FLUX_SCHNELL
+        if "pooled_projection_dim" in config and "joint_attention_dim" in config:
+            return SD3
+        raise ModelUnavailable("the base model's transformer is not one of the families "
+                               "Atelier runs (SD 1.x/2.x, SDXL, SD3, FLUX)")
+    return SDXL if config.get("addition_embed_type") == "text_time" else SD
+
+
+def family_of_checkpoint(location: str) -> Family:
+    """The family of a checkpoint folder or hub id, read from its config files alone (no
+    weights are loaded)."""
+    import json
+    from pathlib import Path
+
+    def read(name: str) -> dict:
+        folder = Path(location)
+        if folder.is_dir():
+            return json.loads((folder / name).read_text())
+        from huggingface_hub import hf_hub_download
+
+        return json.loads(Path(hf_hub_download(location, name)).read_text())
+
+    index = read("model_index.json")
+    denoiser = "transformer" if "transformer" in index else "unet"
+    return family_from_config(denoiser, read(f"{denoiser}/config.json"))
 
 
 def require(pipe, operation: str) -> Family:

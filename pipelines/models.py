@@ -155,6 +155,7 @@ class ModelSet:
         self._base: Once[DiffusionPipeline] = Once()
         self._edit: Once[DiffusionPipeline] = Once()
         self._inpaint: Once[DiffusionPipeline] = Once()
+        self._family: Once = Once()
         self._derived: OnceMap[DiffusionPipeline] = OnceMap()
         self._hooked: DiffusionPipeline | None = None
         self._clip: Once[tuple] = Once()
@@ -193,13 +194,25 @@ class ModelSet:
     def edit(self) -> "DiffusionPipeline":
         return self._activate(self._edit.get(self._load_edit))
 
+    def family(self):
+        """The base model's family (pipelines/families.py), from its config files when they
+        can be read, so that knowing it loads no weights; else from the loaded model."""
+        def read():
+            from pipelines.families import family_of, family_of_checkpoint
+
+            try:
+                return family_of_checkpoint(locate("base", self.config.base))
+            except (OSError, ValueError, KeyError):
+                return family_of(self.base())
+
+        return self._family.get(read)
+
     def operations(self) -> tuple[str, ...]:
         """The operations this set can run: those of the base model's family
         (pipelines/families.py) that the set has the parts for."""
-        from pipelines.families import family_of
         from pipelines.grounding import NoGrounder
 
-        family = family_of(self.base())
+        family = self.family()
         sees = not isinstance(self.grounder, NoGrounder)
         lacking = {"edit": self.config.edit is None, "compose": not sees,
                    # Without a grounding model a layout is one canvas, which SD alone runs.

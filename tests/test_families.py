@@ -171,13 +171,21 @@ def test_a_family_loads_and_generates_in_the_dtype_the_set_asks_for(root, key):
 
 
 def test_a_plan_may_use_only_what_the_set_offers(root, tmp_path):
+    """The planner is told what the set offers (read from its config files, no weights), and
+    a step of anything else is refused before it runs."""
     from agent.api import Atelier
 
     models = ModelConfig(base=str(tiny_families.write("sdxl", root)), device="cpu")
-    assert ModelSet(models).operations() == ("generate", "inpaint", "reference", "restore")
+    fresh = ModelSet(models)
+    assert fresh.operations() == ("generate", "inpaint", "reference", "restore")
+    assert fresh.load_seconds == 0.0            # known from the config files alone
     with Atelier(home=tmp_path, models=models, domain="general", retriever=None) as atelier:
         session = atelier.session("s")
         assert session.ask("a kite at dusk", seed=1).image is not None
+        context = session.planning_context("make it look like autumn")
+        assert context.operations == ["generate", "inpaint", "reference", "restore"]
+        assert ("This model set offers only these operations: generate, inpaint, reference, "
+                "restore") in context.render()
         refused = session.ask("make it look like autumn", seed=2)
     assert not refused.ok
     assert ("step 1 (edit): this model set does not offer edit; it offers generate, inpaint, "

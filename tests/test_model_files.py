@@ -154,3 +154,16 @@ def chat(arguments, home, env):
                           env={**os.environ, "ATELIER_HOME": str(home), "PYTHONPATH": str(REPO),
                                **env}, input="a red kite\n", capture_output=True, text=True,
                           timeout=300)
+
+
+def test_an_operation_the_family_does_not_run_is_one_line_and_exit_2(folders, tmp_path):
+    from PIL import Image
+
+    path = write(folders["root"], "xl-op.toml", 'base = "tiny-sdxl"\n')
+    image = tmp_path / "in.png"
+    Image.new("RGB", (64, 64), "white").save(image)
+    result = atelier("op", "invert_edit", "--models", str(path), "--image", str(image),
+                     "--set", "source_prompt=a kite", "--set", "target_prompt=a red kite",
+                     "--out", str(tmp_path / "out.png"), home=tmp_path)
+    assert_one_line_error(result, 2, "invert_edit does not run on SDXL models",
+                          "on SDXL these run: generate, inpaint")

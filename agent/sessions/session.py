@@ -472,7 +472,8 @@ class Session:
             if row is not None:
                 png = (self.store.home / row["path"]).read_bytes()
         return PlanningContext(request=request, history=history, images=images,
-                               current_image=current, scene=scene, current_png=png)
+                               current_image=current, scene=scene, current_png=png,
+                               operations=self.atelier.offered_operations())
 
 
 def _row_view(record: ImageRecord) -> dict:

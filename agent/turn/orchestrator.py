@@ -303,8 +303,13 @@ class Orchestrator:
     def _offered(self) -> tuple[str, ...] | None:
         """The operations the runner's model set offers (its family's, with the parts it
         has); None for a runner that does not say."""
+        from pipelines.errors import ModelUnavailable
+
         offered = getattr(self.runner, "operations", None)
-        return offered() if callable(offered) else None
+        try:
+            return offered() if callable(offered) else None
+        except ModelUnavailable:
+            return None   # a missing model is reported by the step that needs it
 
     # --- a plan ---------------------------------------------------------------------------
 

@@ -137,7 +137,7 @@ def run_operation(args: argparse.Namespace, name: str, step_args, inputs):
     from agent.api import model_config
     from agent.config import models_dir, models_file
     from agent.domains import choose, get_domain
-    from pipelines.errors import InputError, ModelUnavailable
+    from pipelines.errors import InputError, ModelUnavailable, NotOnThisFamily
     from pipelines.models import ModelConfig, ModelSet
     from pipelines.registry import build_adapter
 
@@ -161,6 +161,8 @@ def run_operation(args: argparse.Namespace, name: str, step_args, inputs):
     except InputError as error:
         path = files.get(error.argument)
         raise UsageError(f"{path}: {error}" if path else str(error)) from None
+    except NotOnThisFamily as error:
+        raise UsageError(str(error)) from None   # another operation runs; the line names them
     except ModelUnavailable as error:
         flag = {"base": "--model-base", "edit": "--model-edit"}.get(error.role)
         raise AtelierError(f"{error} (with {flag} PATH_OR_ID)" if flag else str(error)) from None
