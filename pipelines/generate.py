@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.base import Adapter, StepInputs, Timings
+from pipelines.base import Adapter, StepInputs, Timings, with_note
 from pipelines.families import family_of, fit_size, native_size, sampling_defaults
 from pipelines.spec import OPERATIONS, GenerateArgs
 
@@ -63,7 +63,16 @@ class Generate(Adapter):
         # 4. Return
         chosen = {"width": width, "height": height, "scheduler": type(pipe.scheduler).__name__,
                   "family": family.key, **sampling}
-        if size_note:
-            chosen["note"] = size_note
         n = first.num_images
-        return [(images[i * n:(i + 1) * n], chosen) for i in range(len(args))]
+        return [(images[i * n:(i + 1) * n],
+                 with_note(chosen, size_note, unused_negative(family, a)))
+                for i, a in enumerate(args)]
+
+
+def unused_negative(family, args: GenerateArgs) -> str | None:
+    """FLUX's pipeline uses a negative prompt only with true classifier-free guidance (a second
+    pass per step), which generate does not run: say so rather than drop it unseen."""
+    if family.key == "flux" and args.negative_prompt:
+        return ("FLUX runs without classifier-free guidance here, so the negative prompt was "
+                "not used")
+    return None

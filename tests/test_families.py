@@ -190,3 +190,11 @@ def test_a_plan_may_use_only_what_the_set_offers(root, tmp_path):
     assert not refused.ok
     assert ("step 1 (edit): this model set does not offer edit; it offers generate, inpaint, "
             "reference, restore") in refused.error
+
+
+def test_a_negative_prompt_flux_does_not_use_is_said_not_dropped(root):
+    models = ModelSet(ModelConfig(base=str(tiny_families.write("flux", root)), device="cpu"))
+    result = build_adapter("generate", models).run(
+        {"prompt": "a kite", "negative_prompt": "blurry", "width": 64, "height": 64, "steps": 2,
+         "seed": 1}, StepInputs())
+    assert "the negative prompt was not used" in result.params_used["note"]

@@ -130,8 +130,8 @@ def test_every_command_of_the_readme_model_section_runs_on_tiny_folders(folders,
     commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
     assert len(commands) == 4
     for command in commands:
-        words = shlex.split(command.replace("sdxl.toml", str(tiny)).replace("a.png",
-                                                                            str(tmp_path / "a.png")))
+        command = command.replace("sdxl.toml", str(tiny))
+        words = shlex.split(command.replace("a.png", str(tmp_path / "a.png")))
         env = dict(w.split("=", 1) for w in words if w.split("=")[0].isupper())
         words = [w for w in words if w.split("=")[0] not in env]
         assert words[0] == "atelier"

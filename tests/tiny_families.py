@@ -27,7 +27,8 @@ def t5_tokenizer():
     from transformers import T5TokenizerFast
 
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    vocab += [(f"\u2581{w}", -1.0) for w in T5_WORDS] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab += [(f"\u2581{w}", -1.0) for w in T5_WORDS]
+    vocab += [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz"]
     tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -65,8 +66,9 @@ def _flow_vae(latent_channels: int):
 
 
 def sdxl(folder: Path, unet_in_channels: int = 4):
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInstructPix2PixPipeline,
-                           StableDiffusionXLPipeline, UNet2DConditionModel)
+    from diffusers import (AutoencoderKL, EulerDiscreteScheduler,
+                           StableDiffusionXLInstructPix2PixPipeline, StableDiffusionXLPipeline,
+                           UNet2DConditionModel)
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
@@ -93,7 +95,8 @@ def sdxl(folder: Path, unet_in_channels: int = 4):
 
 
 def sd3(folder: Path):
-    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
+                           StableDiffusion3Pipeline)
     from transformers import CLIPTextModelWithProjection
 
     torch.manual_seed(0)
@@ -104,7 +107,8 @@ def sd3(folder: Path):
         pooled_projection_dim=64, out_channels=16)
     # 16 latent channels as SD3's own autoencoder has: its inpainting pipeline takes no other.
     return StableDiffusion3Pipeline(
-        transformer=transformer, vae=_flow_vae(16), scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer, vae=_flow_vae(16),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         text_encoder=CLIPTextModelWithProjection(_clip_config(tok)).eval(), tokenizer=tok,
         text_encoder_2=CLIPTextModelWithProjection(_clip_config(tok)).eval(), tokenizer_2=tok,
         text_encoder_3=_t5(t5_tokenizer()), tokenizer_3=t5_tokenizer())
