@@ -116,7 +116,7 @@ class Context:
                        domain=self.domain, **options)
 
     def canvas(self) -> int:
-        from pipelines.sampling import native_size
+        from pipelines.families import native_size
 
         return native_size(self.model_set().base())
 

@@ -32,7 +32,7 @@ def bare_call(context, args, seed: int):
     """The pipeline call the generate step makes, straight to diffusers."""
     import torch
 
-    from pipelines.sampling import native_size
+    from pipelines.families import native_size
 
     models = context.model_set()
     pipe = models.with_sampler(args.sampler)

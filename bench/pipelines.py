@@ -121,7 +121,7 @@ def measure_process(args) -> int:
     from pipelines.base import StepInputs
     from pipelines.models import ModelSet
     from pipelines.registry import ADAPTERS, build_adapter
-    from pipelines.sampling import native_size
+    from pipelines.families import native_size
     from world.render import render
     from world.scene import Obj, Scene
 
@@ -373,7 +373,7 @@ def one_of_several_quality(models, n: int, seed: int = 5) -> dict:
 
 
 def _canvas(models) -> int:
-    from pipelines.sampling import native_size
+    from pipelines.families import native_size
     return native_size(models.base())
 
 

@@ -182,6 +182,10 @@ def check_image(image: Image.Image, argument: str, multiple: int) -> Image.Image
     return image.convert("RGB")
 
 
+# How an image of other sides is brought to the model's: as diffusers' image processors do.
+FIT_RESAMPLING = Image.Resampling.LANCZOS
+
+
 def fit_image(image: Image.Image, argument: str, multiple: int
               ) -> tuple[Image.Image, str | None]:
     """An RGB image whose sides the model's latent grid divides: one that is not is resized to
@@ -191,7 +195,7 @@ def fit_image(image: Image.Image, argument: str, multiple: int
     fitted = tuple(max(multiple, round(v / multiple) * multiple) for v in (width, height))
     if fitted == (width, height):
         return image, None
-    return image.resize(fitted, Image.Resampling.LANCZOS), (
+    return image.resize(fitted, FIT_RESAMPLING), (
         f"{argument} {width}x{height} resized to {fitted[0]}x{fitted[1]}, the nearest sides "
         f"this model takes (multiples of {multiple})")
 

@@ -96,18 +96,17 @@ def family_of_checkpoint(location: str) -> Family:
     return family_from_config(denoiser, read(f"{denoiser}/config.json"))
 
 
-def require(pipe, operation: str) -> Family:
-    """The pipeline's family, or a refusal when `operation` does not run on it."""
-    family = family_of(pipe)
-    if operation not in family.operations:
-        raise family.refuse(operation)
-    return family
-
-
 def uses_own_loops(pipe) -> bool:
     """Do the project's hand-written sampling loops (one text encoder, a UNet) serve this
     pipeline? Otherwise an operation goes through the family's diffusers pipelines."""
     return family_of(pipe) is SD
+
+
+def require_own_loops(pipe, operation: str) -> None:
+    """A refusal, naming the family and what runs on it, of an operation whose loop is written
+    for SD 1.x/2.x's UNet and one text encoder, on any other family."""
+    if not uses_own_loops(pipe):
+        raise family_of(pipe).refuse(operation)
 
 
 def size_multiple(pipe) -> int:

@@ -23,10 +23,10 @@ from pipelines.base import (Adapter, StepInputs, Timings, check_same_size, fit_i
 from pipelines.errors import InputError
 from pipelines.grounding import dilate
 from pipelines.placement import Job, draw_alone, filled, place
+from pipelines.families import accepted, native_size, size_multiple, uses_own_loops
 from pipelines.sampling import (alpha_bar, boxes_mask, ddim, decode_latents, encode_image,
-                                encode_text, keep_outside, latent_mask, native_size, next_timestep,
-                                noise_like, noised, predict, timesteps_from)
-from pipelines.families import accepted, size_multiple, uses_own_loops
+                                encode_text, keep_outside, latent_mask, next_timestep, noise_like,
+                                noised, predict, timesteps_from)
 from pipelines.spec import IMAGE_ID_PATTERN, OPERATIONS, InpaintArgs
 
 # Detector masks stop half-way through an object's antialiased edge; growing them by this

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 
 from pipelines.attention import hooked_attention
 from pipelines.base import Adapter, StepInputs, Timings, fit_image, with_note
+from pipelines.families import require_own_loops
 from pipelines.sampling import (alpha_bar, ddim, decode_latents, encode_image, encode_text,
-                                next_timestep, predict, require_sd_family, split_prediction)
+                                next_timestep, predict, split_prediction)
 from pipelines.spec import OPERATIONS, InvertEditArgs
 
 # Attention maps are kept across the whole inversion, so only the coarser layers are kept:
@@ -50,7 +51,7 @@ class InvertEdit(Adapter):
               timings: Timings):
         # 1. Check inputs
         pipe = self.models.base()
-        require_sd_family(pipe, "invert_edit")
+        require_own_loops(pipe, "invert_edit")
         # The attention maps of every UNet level must tile the latents: sides a multiple of
         # the deepest level's cell.
         levels = 2 ** (len(pipe.unet.config.block_out_channels) - 1)

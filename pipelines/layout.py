@@ -34,9 +34,9 @@ from pipelines.attention import hooked_attention, map_shape, token_span
 from pipelines.base import Adapter, StepInputs, Timings
 from pipelines.inpaint import harmonised
 from pipelines.placement import CUTOUT_MARGIN, OBJECT_SAMPLER, Job, cleared, draw_alone, place
+from pipelines.families import native_size, require_own_loops
 from pipelines.sampling import (boxes_mask, ddim, decode_latents, encode_image, encode_text,
-                                initial_noise, latent_mask, native_size, noise_like, noised,
-                                predict, require_sd_family)
+                                initial_noise, latent_mask, noise_like, noised, predict)
 from pipelines.spec import OPERATIONS, LayoutArgs
 
 # Guide the first quarter of the steps: the layout is settled by then (Chen et al. guide
@@ -68,7 +68,7 @@ class Layout(Adapter):
             return self.gligen(args, generator, timings)
         if self.per_box(args):  # apply_batch checks the model family itself
             return self.apply_batch([args], [inputs], [generator], timings)[0]
-        require_sd_family(base, "layout's multidiffusion method (per_box runs everywhere)")
+        require_own_loops(base, "layout's multidiffusion method (per_box runs everywhere)")
         size = native_size(base)
         factor = base.vae_scale_factor
         phrases = [o.phrase for o in args.objects]

@@ -210,14 +210,24 @@ class ModelSet:
     def operations(self) -> tuple[str, ...]:
         """The operations this set can run: those of the base model's family
         (pipelines/families.py) that the set has the parts for."""
+        missing = self.missing_parts()
+        return tuple(op for op in self.family().operations if op not in missing)
+
+    def missing_parts(self) -> dict[str, str]:
+        """Each operation of the base model's family that this set lacks a part for, and the
+        part."""
         from pipelines.grounding import NoGrounder
 
         family = self.family()
-        sees = not isinstance(self.grounder, NoGrounder)
-        lacking = {"edit": self.config.edit is None, "compose": not sees,
-                   # Without a grounding model a layout is one canvas, which SD alone runs.
-                   "layout": not sees and family.key != "sd"}
-        return tuple(op for op in family.operations if not lacking.get(op, False))
+        missing = {}
+        if self.config.edit is None:
+            missing["edit"] = "InstructPix2Pix-format edit model"
+        if isinstance(self.grounder, NoGrounder):
+            missing["compose"] = "grounding model (a detector)"
+            # Without one a layout is one canvas, which SD alone runs.
+            if family.key != "sd":
+                missing["layout"] = "grounding model (a detector) for per-box layout"
+        return {op: part for op, part in missing.items() if op in family.operations}
 
     def inpainting(self) -> "DiffusionPipeline":
         """The set's inpainting checkpoint, else the family's inpainting pipeline on the base

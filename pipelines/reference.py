@@ -21,6 +21,24 @@ def image_to_image_class():
     return AutoPipelineForImage2Image
 
 
+def image_to_image(pipe, image, args, generator, **extra) -> list:
+    """One image-to-image call of `pipe` (SDEdit at `args.strength`) under `args`' prompt,
+    negative prompt, steps and guidance, in the image's own size."""
+    return pipe(**accepted(
+        pipe,
+        prompt=args.prompt,
+        image=image,
+        width=image.width,      # FLUX's takes its size from these, not the image
+        height=image.height,
+        strength=args.strength,
+        negative_prompt=args.negative_prompt or None,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        generator=generator,
+        **extra,
+    )).images
+
+
 class Reference(Adapter):
     spec = OPERATIONS["reference"]
 
@@ -43,19 +61,7 @@ class Reference(Adapter):
         with self.models.ip_adapter(pipe) if use_ip_adapter else nullcontext():
             # 3. Run
             with timings.phase("denoise"):
-                images = pipe(**accepted(
-                    pipe,
-                    prompt=args.prompt,
-                    image=reference,
-                    width=reference.width,      # FLUX's takes its size from these, not the image
-                    height=reference.height,
-                    strength=args.strength,
-                    negative_prompt=args.negative_prompt or None,
-                    num_inference_steps=args.steps,
-                    guidance_scale=args.guidance,
-                    generator=generator,
-                    **extra,
-                )).images
+                images = image_to_image(pipe, reference, args, generator, **extra)
 
         # 4. Return
         return images, with_note({"width": reference.width, "height": reference.height,

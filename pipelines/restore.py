@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipelines.base import Adapter, StepInputs, Timings, check_image, fit_image, with_note
 from pipelines.errors import InputError
-from pipelines.families import accepted, size_multiple, uses_own_loops
+from pipelines.families import size_multiple, uses_own_loops
 from pipelines.sampling import (ddim, decode_latents, encode_image, encode_text, next_timestep,
                                 noise_like, noised, predict, timesteps_from)
 from pipelines.spec import OPERATIONS, RestoreArgs
@@ -65,19 +65,14 @@ class Restore(Adapter):
         return images, with_note({"sampler": "ddim", "width": image.width,
                                   "height": image.height, "denoising_steps": len(timesteps)}, note)
 
-
     def with_family_pipeline(self, image, args: RestoreArgs, generator, timings: Timings):
         """SDEdit through the family's image-to-image pipeline (SDXL, SD3, FLUX); its loop has
         no place for the data-consistency step, so only `strength` keeps the input."""
-        from pipelines.reference import image_to_image_class
+        from pipelines.reference import image_to_image, image_to_image_class
 
         pipe = self.models.derive(image_to_image_class())
         with timings.phase("denoise"):
-            images = pipe(**accepted(pipe, prompt=args.prompt, image=image, width=image.width,
-                                     height=image.height, strength=args.strength,
-                                     num_inference_steps=args.steps, guidance_scale=args.guidance,
-                                     negative_prompt=args.negative_prompt or None,
-                                     generator=generator)).images
+            images = image_to_image(pipe, image, args, generator)
         return images, {"pipeline": "family image-to-image", "width": image.width,
                         "height": image.height, "consistency": 0,
                         "denoising_steps": max(1, int(args.steps * args.strength))}

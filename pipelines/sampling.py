@@ -43,21 +43,6 @@ def ddim(pipe, steps: int):
     return scheduler
 
 
-def require_sd_family(pipe, operation: str) -> None:
-    """The hand-written loops condition the UNet on one text encoder's states, as SD 1.x/2.x
-    do; on any other family the operation refuses, naming what runs there."""
-    from pipelines.families import family_of, uses_own_loops
-
-    if not uses_own_loops(pipe):
-        raise family_of(pipe).refuse(operation)
-
-
-def native_size(pipe) -> int:
-    from pipelines import families
-
-    return families.native_size(pipe)
-
-
 @dataclass
 class Text:
     """Prompt states for a batch, and the negative prompt's when guidance is on."""

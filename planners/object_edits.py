@@ -19,6 +19,7 @@ What it cannot read (no object matches, or several do) is left to the instructio
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from .boxes import cell_box, side_of
@@ -65,11 +66,9 @@ RESIZE = re.compile(r"^(?:make|scale|resize|enlarge|shrink|increase the size of|
 TWO_WORDS = (r"(?:a |an )[\w-]+ (?!instead$|now$)[\w-]+|"
              r"(?:light|dark|pale|bright|deep) (?!instead$|now$)[\w-]+")
 # What X becomes is its last word or two ("red", "a disk", "light blue"): each split is tried.
-CHANGE = (re.compile(r"^(?:make|turn|color|colour|paint|change|recolou?r|convert|transform|"
-                     r"reshape) "
-                     r"(?P<x>.+?) (?:into |to |in )?(?P<y>(?:a |an )?[\w-]+)$"),
-          re.compile(r"^(?:make|turn|color|colour|paint|change|recolou?r|convert|transform|"
-                     r"reshape) (?P<x>.+?) (?:into |to |in )?(?P<y>" + TWO_WORDS + r")$"),
+CHANGE_VERB = r"^(?:make|turn|color|colour|paint|change|recolou?r|convert|transform|reshape) "
+CHANGE = (re.compile(CHANGE_VERB + r"(?P<x>.+?) (?:into |to |in )?(?P<y>(?:a |an )?[\w-]+)$"),
+          re.compile(CHANGE_VERB + r"(?P<x>.+?) (?:into |to |in )?(?P<y>" + TWO_WORDS + r")$"),
           re.compile(r"^(?P<x>.+?) (?:should|to|must|needs to) (?:be|become) "
                      r"(?P<y>(?:" + TWO_WORDS + r"|(?:a |an )?[\w-]+))(?: instead| now)?$"),
           # "(i'd like) the triangle at the top in cyan"
@@ -181,7 +180,8 @@ def read_change(request: str, scene: list[SceneObject]
     the request is not read. A request of several clauses ("it is too big, make it smaller")
     is read from its last clause that reads."""
     text = POLITE.sub("", " ".join(request.lower().split()).strip(" .!?"))
-    for clause in [text, *reversed(re.split(r"[,;] ", text))]:
+    clauses = re.split(r"[,;] ", text)
+    for clause in [text, *reversed(clauses)] if len(clauses) > 1 else [text]:
         read = _read_clause(POLITE.sub("", clause.strip()), scene)
         if read is not None:
             return read
@@ -275,17 +275,14 @@ def swapped_colours(a: SceneObject, b: SceneObject) -> list[PhraseChange] | None
     return changes
 
 
+@functools.cache
 def colour_words() -> frozenset[str]:
     """The CSS colour names and a few everyday ones webcolors does not list."""
-    global _COLOUR_WORDS
-    if _COLOUR_WORDS is None:
-        import webcolors
+    import webcolors
 
-        _COLOUR_WORDS = frozenset(webcolors.names("css3")) | EVERYDAY_COLOURS
-    return _COLOUR_WORDS
+    return frozenset(webcolors.names("css3")) | EVERYDAY_COLOURS
 
 
-_COLOUR_WORDS: frozenset[str] | None = None
 EVERYDAY_COLOURS = frozenset({"dark", "light", "pale", "bright", "golden", "pink", "grey",
                               "gray", "beige", "cream", "turquoise"})
 

@@ -213,14 +213,19 @@ class Plan(BaseModel):
     def problems(self, context: "PlanningContext | None" = None,
                  operations: Mapping[str, OpSpec] | None = None) -> list[str]:
         """What is wrong with this plan in `context`, in words for the model: image ids the
-        session does not have, a step that needs an image when there is none yet."""
+        session does not have, a step that needs an image when there is none yet, an
+        operation the model set does not offer."""
         operations = OPERATIONS if operations is None else operations
         images = set(context.image_ids()) if context is not None else set()
         exemplars = set(context.exemplar_ids()) if context is not None else set()
         has_image = context is not None and context.current_image is not None
+        offered = context.operations if context is not None else None
         found = []
         for number, step in enumerate(self.steps, 1):
             spec = operations[step.op]
+            if offered is not None and step.op not in offered:
+                found.append(f"step {number} ({step.op}): this model set does not offer "
+                             f"{step.op}; it offers {', '.join(offered)}")
             own_refs = ({f"ref_{i}" for i in range(1, step.exemplars.k + 1)}
                         if step.exemplars else set())
             for image_id in step.image_ids():

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from training.data import (Checkpointer, TimeBudget, add_run_arguments, cached_dataset,
-                           parallel_chunks, pick_prompts, start_run, warmup_cosine)
+                           parallel_chunks, pick_prompts, schedule_learning_rate,
+                           start_run)
 from training.partial_captions import (fits, multi_positive_loss, partial_texts, pick_partial,
                                        scene_stats)
 from training.tokenizer import write_tokenizer, world_words
@@ -206,10 +207,7 @@ def main(argv=None) -> None:
             on_device = rows.to(device)
             texts[on_device] = partial_ids[picks.to(device)]
             positives[on_device] = fits(picks, batch_stats).to(device)
-        progress = budget.progress(step)
-        scale = warmup_cosine(step, args.warmup, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * scale
+        schedule_learning_rate(optimizer, args.lr, args.warmup, budget, step)
         image_features, text_features, logit_scale = model(images, texts)
         # Texts x images; with whole-scene captions only, this is CLIP's cross-entropy.
         logits = logit_scale * text_features @ image_features.T

@@ -116,6 +116,15 @@ def warmup_cosine(step: int, warmup: int, progress: float) -> float:
     return min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * progress))
 
 
+def schedule_learning_rate(optimizer, lr: float, warmup: int, budget: "TimeBudget",
+                           step: int) -> None:
+    """Each parameter group's rate at `step`: `lr` times `warmup_cosine`'s share, times the
+    group's own "rate" where it has one (a pretrained part that learns slower)."""
+    scale = warmup_cosine(step, warmup, budget.progress(step))
+    for group in optimizer.param_groups:
+        group["lr"] = lr * scale * group.get("rate", 1.0)
+
+
 def export_and_measure(model, processor, folder, measure) -> dict:
     """Export the model (`export_transformers`) and return `measure(folder)`, the export's
     figures; the model goes back to training mode."""
@@ -124,6 +133,25 @@ def export_and_measure(model, processor, folder, measure) -> dict:
     figures = measure(folder)
     model.train()
     return figures
+
+
+def after_step(step: int, budget: "TimeBudget", losses: dict, *, log, every: int, measure,
+               checkpoints: "Checkpointer", model, optimizer) -> None:
+    """What follows optimiser step `step`: a log line every 25 steps, with `measure()`'s
+    figures every `every` steps and at the end, and a checkpoint every 250 steps and at the
+    end."""
+    import json
+
+    done = budget.finished(step)
+    record = loss_record(step, budget.start, losses)
+    measured = step % every == 0 or done
+    if measured:
+        record.update(measure())
+    if step % 25 == 0 or measured:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    if step % 250 == 0 or done:
+        checkpoints.save_training(model, optimizer, step)
 
 
 def export_transformers(model, processor, folder) -> None:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import (Checkpointer, TimeBudget, add_run_arguments, apply_gradients,
-                           cached_dataset, export_and_measure, export_transformers, loss_record,
-                           parallel_chunks,
-                           start_run, warmup_cosine)
+from training.data import (Checkpointer, TimeBudget, add_run_arguments, after_step,
+                           apply_gradients, cached_dataset, export_and_measure,
+                           export_transformers, parallel_chunks, schedule_learning_rate,
+                           start_run)
 from training.eye_data import (augment, object_table, query_bank, query_matches,
                                sample_training_scene)
 from world.render import render
@@ -275,33 +275,26 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(args.seed + step)
     budget = TimeBudget(args.steps, args.minutes, args.deadline)
     log = open(out / "log.jsonl", "a")
+
+    def measure() -> dict:
+        from training.evaluate_eyes import detector_figures
+
+        return export_and_measure(model, processor, out / "export",
+                                  partial(detector_figures, scenes=150, seed=7_000_000))
+
     while not budget.finished(step):
         index = torch.randint(0, len(pixels), (args.batch,))
         images = augment(pixels[index].float() / 127.5 - 1.0, rng).to(device)
         texts, attributes = query_bank(rng)
         query_ids, query_attention = tokenize_queries(tokenizer, texts)
-        progress = budget.progress(step)
-        scale = warmup_cosine(step, args.warmup, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * scale * group["rate"]
+        schedule_learning_rate(optimizer, args.lr, args.warmup, budget, step)
         logits, boxes = detection_outputs(model, images, query_ids.to(device),
                                           query_attention.to(device))
         losses = detection_loss(logits.cpu(), boxes.cpu(), tables[index].float(), attributes, grid)
         apply_gradients(model, optimizer, losses["loss"])
         step += 1
-        done = budget.finished(step)
-        record = loss_record(step, budget.start, losses)
-        measured = step % args.eval_every == 0 or done
-        if measured:
-            from training.evaluate_eyes import detector_figures
-
-            record.update(export_and_measure(model, processor, out / "export", partial(
-                detector_figures, scenes=150, seed=7_000_000)))
-        if step % 25 == 0 or measured:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-        if step % 250 == 0 or done:
-            checkpoints.save_training(model, optimizer, step)
+        after_step(step, budget, losses, log=log, every=args.eval_every, measure=measure,
+                   checkpoints=checkpoints, model=model, optimizer=optimizer)
     export_transformers(model, processor, out / "export")
 
 

@@ -11,7 +11,6 @@ and dice on the mask, mean squared error of the predicted IoU. The export is a f
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import (Checkpointer, TimeBudget, add_run_arguments, apply_gradients,
-                           export_and_measure, export_transformers, loss_record, start_run,
-                           warmup_cosine)
+from training.data import (Checkpointer, TimeBudget, add_run_arguments, after_step,
+                           apply_gradients, export_and_measure, export_transformers,
+                           schedule_learning_rate, start_run)
 from training.eye_data import augment, sample_training_scene
 from world.render import render, render_mask
 from world.scene import CANVAS, MAX_OBJECTS
@@ -118,6 +117,13 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     budget = TimeBudget(args.steps, args.minutes, args.deadline)
     log = open(out / "log.jsonl", "a")
+
+    def measure() -> dict:
+        from training.evaluate_eyes import segmenter_figures
+
+        return export_and_measure(model, processor, out / "export", partial(
+            segmenter_figures, scenes=60, seed=7_500_000, box_jitter=0.05))
+
     while not budget.finished(step):
         pixels, boxes, masks = training_batch(rng, args.batch, processor)
         # augment works on [-1, 1] images: SAM's normalisation is undone around it.
@@ -125,29 +131,15 @@ def main(argv=None) -> None:
         std = torch.tensor(processor.image_processor.image_std)[None, :, None, None]
         unit = augment((pixels * std + mean) * 2 - 1, rng)
         pixels = ((unit + 1) / 2 - mean) / std
-        progress = budget.progress(step)
-        scale = warmup_cosine(step, args.warmup, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * scale
+        schedule_learning_rate(optimizer, args.lr, args.warmup, budget, step)
         output = model(pixel_values=pixels.to(device), input_boxes=boxes.to(device),
                        multimask_output=False)
         losses = mask_loss(output.pred_masks[:, :, 0].cpu(), output.iou_scores[:, :, 0].cpu(),
                            masks)
         apply_gradients(model, optimizer, losses["loss"])
         step += 1
-        done = budget.finished(step)
-        record = loss_record(step, budget.start, losses)
-        measured = step % args.eval_every == 0 or done
-        if measured:
-            from training.evaluate_eyes import segmenter_figures
-
-            record.update(export_and_measure(model, processor, out / "export", partial(
-                segmenter_figures, scenes=60, seed=7_500_000, box_jitter=0.05)))
-        if step % 25 == 0 or measured:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-        if step % 250 == 0 or done:
-            checkpoints.save_training(model, optimizer, step)
+        after_step(step, budget, losses, log=log, every=args.eval_every, measure=measure,
+                   checkpoints=checkpoints, model=model, optimizer=optimizer)
     export_transformers(model, processor, out / "export")
 
 

@@ -291,25 +291,9 @@ class Orchestrator:
             if count > self.limits.max_images:
                 problems.append(f"step {number} ({step.op}): num_images={count} is above the "
                                 f"limit of {self.limits.max_images}")
-        offered = self._offered() if checked.steps else None
-        for number, step in enumerate(checked.steps, 1):
-            if offered is not None and step.op not in offered:
-                problems.append(f"step {number} ({step.op}): this model set does not offer "
-                                f"{step.op}; it offers {', '.join(offered)}")
         if problems:
             raise PlanError(problems, plan)
         return checked
-
-    def _offered(self) -> tuple[str, ...] | None:
-        """The operations the runner's model set offers (its family's, with the parts it
-        has); None for a runner that does not say."""
-        from pipelines.errors import ModelUnavailable
-
-        offered = getattr(self.runner, "operations", None)
-        try:
-            return offered() if callable(offered) else None
-        except ModelUnavailable:
-            return None   # a missing model is reported by the step that needs it
 
     # --- a plan ---------------------------------------------------------------------------
 

@@ -196,9 +196,10 @@ class DetectorChecker:
                 if after.shape != before.shape:
                     # The operation fitted the image to the model's sides (pipelines.base.
                     # fit_image): compare with the input resized the same way.
+                    from pipelines.base import FIT_RESAMPLING
+
                     size = (after.shape[1], after.shape[0])
-                    before = np.asarray(Image.fromarray(before).resize(
-                        size, Image.Resampling.LANCZOS))
+                    before = np.asarray(Image.fromarray(before).resize(size, FIT_RESAMPLING))
                     region = np.asarray(Image.fromarray(region).resize(
                         size, Image.Resampling.NEAREST))
                 outside = ~region

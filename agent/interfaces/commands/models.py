@@ -23,13 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     from agent.api import model_set_file
+    from agent.domains import choose, get_domain
     from pipelines.models import ModelSet
 
     from agent.interfaces.commands.ops import quiet_libraries
 
     config = model_set_file(args.file)      # a file that does not read is a usage error
     quiet_libraries()
-    models = ModelSet(config)
+    # With its domain's grounding tool, as every command runs the set.
+    models = ModelSet(config, get_domain(choose(None, config.domain)).make_grounder(config))
     print(f"model file {args.file}: device {models.device.type}, dtype "
           f"{str(models.dtype).removeprefix('torch.')}"
           + (", offloaded to the CPU between calls" if config.cpu_offload else ""))
@@ -140,28 +142,24 @@ PART_CHECKS = (
 def operation_lines(models, wrong: list[str]) -> list[str]:
     """What each operation runs on with this set, or why it refuses (`wrong`: the parts that
     did not load)."""
-    from pipelines.families import family_of
-
     config = models.config
-    family = family_of(models.base())
+    family = models.family()
+    missing = models.missing_parts()
     own = family.key == "sd"
-    eyes = "the detector and segmenter" if config.detector else None
+    sees = "compose" not in missing      # compose needs nothing but a grounding tool
+    eyes = "the detector and segmenter" if config.detector else "the domain's grounding tool"
     lines = ["operations:"]
     uses = {
         "generate": f"the base model ({family.name})",
-        "edit": (f"the edit model {config.edit}" if config.edit and "edit" in family.operations
-                 else "refused: no InstructPix2Pix-format edit model in the set"
-                 if "edit" in family.operations else None),
+        "edit": f"the edit model {config.edit}",
         "inpaint": (f"the inpainting checkpoint {config.inpaint}" if config.inpaint
                     else "the base model, a masked sampling loop" if own
                     else f"the base model through {family.name}'s inpainting pipeline"),
         "reference": "the base model, image to image"
                      + (" with the IP-Adapter" if config.ip_adapter else ""),
-        "layout": (f"each object drawn by the base model, found by {eyes}" if eyes
-                   else "one canvas (multidiffusion)" if own
-                   else "refused: per-box layout needs a detector in the set"),
-        "compose": (f"the object found by {eyes}, harmonised by the base model" if eyes
-                    else "refused: compose needs a detector in the set"),
+        "layout": (f"each object drawn by the base model, found by {eyes}" if sees
+                   else "one canvas (multidiffusion)"),
+        "compose": f"the object found by {eyes}, harmonised by the base model",
         "restore": "the base model" + (", with the data-consistency step" if own else
                                         ", image to image"),
         "invert_edit": "the base model, DDIM inversion and attention control",
@@ -172,6 +170,8 @@ def operation_lines(models, wrong: list[str]) -> list[str]:
         broken = [role for role in needs.get(name, ()) if role in wrong]
         if name not in family.operations:
             use = f"refused: {family.refuse(name)}"
+        elif name in missing:
+            use = f"refused: the set has no {missing[name]}"
         elif broken:
             use = f"fails until the {' and '.join(broken)} above is put right"
         lines.append(f"  {name}: {use}")

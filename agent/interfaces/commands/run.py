@@ -52,10 +52,11 @@ def add_domain_option(parser: argparse.ArgumentParser) -> None:
 def model_file(text: str) -> Path:
     """A model file that exists and reads: a wrong one stops the command before any work."""
     from agent.api import model_set_file
+    from agent.config import is_model_file
     from agent.errors import UsageError
 
     path = Path(text).expanduser()
-    if path.suffix.lower() != ".toml":
+    if not is_model_file(path):
         raise argparse.ArgumentTypeError(f"{text} is not a .toml model file")
     try:
         model_set_file(path)
